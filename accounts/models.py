@@ -1,0 +1,37 @@
+"""The health profile of an app user, as loaded from the users CSV.
+
+This is not ``django.contrib.auth``'s user: staff log into the admin with that one.
+Here a user is someone who receives notifications.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class User(models.Model):
+    """An app user's health profile; ``user_id`` is the CSV's identifier, kept as text."""
+
+    user_id = models.CharField(primary_key=True, max_length=64)
+    name = models.CharField(max_length=200, db_index=True)
+    email = models.EmailField(max_length=254)
+    signup_date = models.DateField()
+    age = models.PositiveSmallIntegerField()
+    height_cm = models.DecimalField(max_digits=5, decimal_places=1)
+    weight_kg = models.DecimalField(max_digits=5, decimal_places=1)
+    activity_level = models.CharField(max_length=50)
+    health_goals = models.CharField(max_length=200)
+    timezone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="IANA zone; empty means the site's TIME_ZONE.",
+    )
+
+    class Meta:
+        verbose_name = "app user"
+        verbose_name_plural = "app users"
+        ordering = ["user_id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user_id})"

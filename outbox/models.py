@@ -1,0 +1,70 @@
+"""The outbox: one notification per user per date, the contract between generation and delivery."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+
+class DailyNotification(models.Model):
+    """A user's notification for one date; generation inserts it, delivery moves its status."""
+
+    class Category(models.TextChoices):
+        REMINDER = "reminder", "Daily health reminder"
+        INSIGHT = "insight", "Personalized health insight"
+        TIP = "tip", "Educational tip"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="daily_notifications"
+    )
+    date = models.DateField()
+    category = models.CharField(max_length=16, choices=Category.choices)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    generated_by = models.CharField(max_length=100)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "date"], name="one_notification_per_user_per_day"
+            ),
+        ]
+        indexes = [
+            # The delivery claim: due pending rows, oldest due first.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="outbox_due_pending_idx",
+                condition=Q(status="pending"),
+            ),
+            # The delivery claim: rows whose sender's lease ran out.
+            models.Index(
+                fields=["lease_expires_at"],
+                name="outbox_expired_lease_idx",
+                condition=Q(status="sending"),
+            ),
+            # The admin list and the dashboard: by date, then status and category.
+            models.Index(fields=["date", "status"], name="outbox_date_status_idx"),
+        ]
+        ordering = ["-date", "user_id"]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.category} for {self.user_id}"

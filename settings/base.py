@@ -1,0 +1,201 @@
+"""Settings shared by every flavour, each read once from the environment.
+
+Every variable is optional: with nothing set the project runs on an SQLite file,
+the offline generator and the bundled mock endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    """The variable's value with surrounding blanks removed, or the default when unset or empty."""
+    return os.environ.get(name, "").strip() or default
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    """The variable as an integer no lower than ``minimum``; a bad value stops start-up with its name."""
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    """The variable as a number no lower than ``minimum``; a bad value stops start-up with its name."""
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """The variable read as a yes/no flag (1/true/yes/on or 0/false/no/off)."""
+    raw = env_str(name).lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """A comma-separated variable as a list of non-empty items."""
+    raw = env_str(name)
+    if not raw:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "django-insecure-development-only-key")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "accounts",
+    "outbox",
+    "delivery",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "settings.urls"
+WSGI_APPLICATION = "settings.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web process read while a worker writes; the busy timeout makes
+    # a second writer wait instead of failing at once with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- accounts ---------------------------------------------------------------
+USERS_CSV_PATH = Path(env_str("USERS_CSV_PATH", str(BASE_DIR / "data" / "users.csv")))
+USERS_PAGE_SIZE = env_int("USERS_PAGE_SIZE", 50, minimum=1)
+USERS_MAX_PAGE_SIZE = env_int("USERS_MAX_PAGE_SIZE", 500, minimum=1)
+
+# --- outbox: generation -----------------------------------------------------
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL") or None
+OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
+OPENAI_TIMEOUT_SECONDS = env_float("OPENAI_TIMEOUT_SECONDS", 30.0)
+OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 3)
+OPENAI_CONCURRENCY = env_int("OPENAI_CONCURRENCY", 8, minimum=1)
+
+# --- delivery ---------------------------------------------------------------
+NOTIFICATIONS_URL = env_str("NOTIFICATIONS_URL", "http://localhost:5001/notifications")
+NOTIFICATIONS_SIGNING_SECRET = env_str("NOTIFICATIONS_SIGNING_SECRET")
+NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8, minimum=1)
+NOTIFICATIONS_BACKOFF_SECONDS = env_float("NOTIFICATIONS_BACKOFF_SECONDS", 30.0)
+NOTIFICATIONS_BACKOFF_MAX_SECONDS = env_float("NOTIFICATIONS_BACKOFF_MAX_SECONDS", 3600.0)
+NOTIFICATIONS_LEASE_SECONDS = env_float("NOTIFICATIONS_LEASE_SECONDS", 60.0, minimum=1.0)
+NOTIFICATIONS_TIMEOUT_SECONDS = env_float("NOTIFICATIONS_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+NOTIFICATIONS_CONCURRENCY = env_int("NOTIFICATIONS_CONCURRENCY", 16, minimum=1)
+NOTIFICATIONS_BATCH_SIZE = env_int("NOTIFICATIONS_BATCH_SIZE", 500, minimum=1)
+
+# --- scheduling (django-q2 on the project's own database) -------------------
+PIPELINE_GENERATE_AT = env_str("PIPELINE_GENERATE_AT", "06:00")
+PIPELINE_DELIVER_MAX_SECONDS = env_int("PIPELINE_DELIVER_MAX_SECONDS", 50, minimum=1)
+Q_CLUSTER = {
+    "name": "notifications",
+    "orm": "default",
+    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    # A task may run for `timeout` seconds; the ORM broker hands it to another
+    # worker after `retry` seconds, so timeout must stay below retry.
+    "timeout": 600,
+    "retry": 720,
+    "max_attempts": 1,
+    "catch_up": False,
+    "save_limit": 500,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["stderr"], "level": env_str("LOG_LEVEL", "WARNING")},
+    "loggers": {
+        "accounts": {"level": env_str("LOG_LEVEL", "INFO")},
+        "outbox": {"level": env_str("LOG_LEVEL", "INFO")},
+        "delivery": {"level": env_str("LOG_LEVEL", "INFO")},
+    },
+}

@@ -1,0 +1,6 @@
+"""The default flavour for a laptop: nothing to set, DEBUG on unless told otherwise."""
+
+from .base import *  # noqa: F403
+from .base import env_bool
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
