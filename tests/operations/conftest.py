@@ -1,0 +1,48 @@
+"""Fixtures for the operations tests: a day of notifications in every status."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from outbox.models import DailyNotification
+from tests.factories import notification_create, user_create
+
+Status = DailyNotification.Status
+DAY = datetime.date(2026, 11, 22)
+
+
+@pytest.fixture
+def notifications_by_status(db: None) -> dict[str, DailyNotification]:
+    """One notification per status for distinct users on ``DAY``, keyed by status (plus a due pending)."""
+    later = timezone.now() + datetime.timedelta(hours=1)
+    earlier = timezone.now() - datetime.timedelta(hours=1)
+    return {
+        "pending_later": notification_create(
+            user=user_create(name="Alice Smith", email="alice@example.com"),
+            date=DAY,
+            status=Status.PENDING,
+            attempts=2,
+            next_attempt_at=later,
+            last_error="HTTP 503",
+        ),
+        "pending_due": notification_create(
+            date=DAY, status=Status.PENDING, next_attempt_at=earlier
+        ),
+        "sending": notification_create(
+            date=DAY, status=Status.SENDING, attempts=1, lease_expires_at=later
+        ),
+        "delivered": notification_create(
+            date=DAY, status=Status.DELIVERED, attempts=1, delivered_at=earlier
+        ),
+        "failed": notification_create(
+            date=DAY,
+            status=Status.FAILED,
+            attempts=8,
+            next_attempt_at=earlier,
+            last_error="HTTP 400: bad request " * 10,
+            generated_by="openai:gpt-4o-mini",
+        ),
+    }

@@ -1,0 +1,251 @@
+"""The delivery review admin: pages for staff, login for others, actions, constant query counts."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from accounts.models import User
+from outbox.models import DailyNotification
+from tests.factories import notification_create, user_create, users_create
+
+pytestmark = pytest.mark.django_db
+
+Status = DailyNotification.Status
+CHANGELIST = reverse("admin:outbox_dailynotification_changelist")
+USERS_CHANGELIST = reverse("admin:accounts_user_changelist")
+ATTEMPTS_CHANGELIST = reverse("admin:delivery_deliveryattempt_changelist")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "?status__exact=failed",
+        "?category__exact=tip",
+        "?date__gte=2026-11-22&date__lt=2026-11-23",
+        "?generated_by=openai",
+        "?generated_by=offline",
+        "?generated_by=offline-fallback",
+        "?date__year=2026&date__month=11&date__day=22",
+        "?q=Alice",
+        "?q=alice%40example.com",
+        "?o=3",
+    ],
+)
+def test_notification_changelist_renders_for_staff(admin_client, notifications_by_status, query):
+    response = admin_client.get(CHANGELIST + query)
+    assert response.status_code == 200
+
+
+def test_notification_changelist_status_filter_lists_only_that_status(
+    admin_client, notifications_by_status
+):
+    response = admin_client.get(CHANGELIST + "?status__exact=failed")
+    listed = list(response.context["cl"].result_list)
+    assert listed == [notifications_by_status["failed"]]
+
+
+def test_notification_generated_by_filter_matches_any_openai_model(
+    admin_client, notifications_by_status
+):
+    response = admin_client.get(CHANGELIST + "?generated_by=openai")
+    assert list(response.context["cl"].result_list) == [notifications_by_status["failed"]]
+
+
+def test_notification_search_by_exact_user_id(admin_client, notifications_by_status):
+    target = notifications_by_status["delivered"]
+    response = admin_client.get(CHANGELIST + f"?q={target.user_id}")
+    assert list(response.context["cl"].result_list) == [target]
+
+
+def test_notification_search_by_email_part(admin_client, notifications_by_status):
+    response = admin_client.get(CHANGELIST + "?q=alice%40example")
+    assert list(response.context["cl"].result_list) == [notifications_by_status["pending_later"]]
+
+
+def test_notification_change_page_shows_attempts_read_only(admin_client, notifications_by_status):
+    from delivery.models import DeliveryAttempt
+
+    notification = notifications_by_status["failed"]
+    DeliveryAttempt.objects.create(
+        notification=notification,
+        started_at=datetime.datetime(2026, 11, 22, 6, 0, tzinfo=datetime.UTC),
+        duration_ms=12,
+        http_status=400,
+        error="HTTP 400",
+    )
+    url = reverse("admin:outbox_dailynotification_change", args=[notification.pk])
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    inline = response.context["inline_admin_formsets"][0]
+    assert not inline.has_add_permission
+    assert not inline.has_change_permission
+    assert not inline.has_delete_permission
+    assert b"HTTP 400" in response.content
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        CHANGELIST,
+        USERS_CHANGELIST,
+        ATTEMPTS_CHANGELIST,
+        reverse("admin:index"),
+        reverse("delivery:dashboard"),
+    ],
+)
+def test_admin_pages_send_anonymous_users_to_login(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_notification_change_page_sends_anonymous_users_to_login(client, notifications_by_status):
+    url = reverse(
+        "admin:outbox_dailynotification_change", args=[notifications_by_status["failed"].pk]
+    )
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_admin_index_links_the_dashboard(admin_client):
+    response = admin_client.get(reverse("admin:index"))
+    assert reverse("delivery:dashboard").encode() in response.content
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?activity_level=High", "?health_goals=Heart+Health", "?q=Alice", "?q=u1"],
+)
+def test_app_user_changelist_renders_for_staff(admin_client, notifications_by_status, query):
+    response = admin_client.get(USERS_CHANGELIST + query)
+    assert response.status_code == 200
+
+
+def test_app_user_search_by_name_part(admin_client):
+    alice = user_create(name="Alice Smith")
+    user_create(name="Bob Jones")
+    response = admin_client.get(USERS_CHANGELIST + "?q=alice")
+    assert list(response.context["cl"].result_list) == [alice]
+
+
+def test_app_user_admin_is_named_app_users(admin_client):
+    response = admin_client.get(USERS_CHANGELIST)
+    assert b"App users" in response.content or b"app users" in response.content
+    assert User._meta.verbose_name_plural == "app users"
+
+
+def test_attempt_changelist_renders_for_staff(admin_client, notifications_by_status):
+    assert admin_client.get(ATTEMPTS_CHANGELIST).status_code == 200
+
+
+def run_action(admin_client, action: str, notifications: list[DailyNotification]):
+    return admin_client.post(
+        CHANGELIST,
+        {"action": action, "_selected_action": [str(n.pk) for n in notifications]},
+        follow=True,
+    )
+
+
+def statuses(notifications: dict[str, DailyNotification]) -> dict[str, tuple]:
+    fresh = {n.pk: n for n in DailyNotification.objects.all()}
+    return {
+        key: (
+            fresh[n.pk].status,
+            fresh[n.pk].attempts,
+            fresh[n.pk].next_attempt_at,
+            fresh[n.pk].last_error,
+        )
+        for key, n in notifications.items()
+    }
+
+
+def test_retry_now_makes_only_waiting_pending_rows_due(admin_client, notifications_by_status):
+    before = statuses(notifications_by_status)
+    response = run_action(admin_client, "retry_now", list(notifications_by_status.values()))
+    after = statuses(notifications_by_status)
+    changed = {key for key in before if before[key] != after[key]}
+    assert changed == {"pending_later"}
+    assert after["pending_later"][2] <= datetime.datetime.now(datetime.UTC)
+    assert after["pending_later"][1] == 2  # attempts kept: a retry is not a fresh start
+    messages = [str(m) for m in get_messages(response.wsgi_request)]
+    assert messages and messages[0].startswith("1 notifications made due now")
+
+
+def test_retry_now_leaves_unselected_rows_alone(admin_client, notifications_by_status):
+    other = notification_create(
+        date=datetime.date(2026, 11, 21),
+        status=Status.PENDING,
+        next_attempt_at=datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC),
+    )
+    run_action(admin_client, "retry_now", [notifications_by_status["pending_later"]])
+    other.refresh_from_db()
+    assert other.next_attempt_at.year == 2099
+
+
+def test_requeue_failed_resets_only_failed_rows(admin_client, notifications_by_status):
+    before = statuses(notifications_by_status)
+    response = run_action(admin_client, "requeue_failed", list(notifications_by_status.values()))
+    after = statuses(notifications_by_status)
+    changed = {key for key in before if before[key] != after[key]}
+    assert changed == {"failed"}
+    status, attempts, next_attempt_at, last_error = after["failed"]
+    assert (status, attempts, last_error) == (Status.PENDING, 0, "")
+    assert next_attempt_at <= datetime.datetime.now(datetime.UTC)
+    messages = [str(m) for m in get_messages(response.wsgi_request)]
+    assert messages and messages[0].startswith("1 notifications requeued")
+
+
+def test_requeue_failed_across_a_filtered_selection_is_one_update(
+    admin_client, notifications_by_status
+):
+    ticked = notifications_by_status["failed"]
+    for _ in range(5):
+        notification_create(status=Status.FAILED, attempts=8)
+    with CaptureQueriesContext(connection) as captured:
+        # "Select all N" in the list: the page's ticked rows plus select_across.
+        admin_client.post(
+            CHANGELIST + "?status__exact=failed",
+            {
+                "action": "requeue_failed",
+                "select_across": "1",
+                "index": "0",
+                "_selected_action": [str(ticked.pk)],
+            },
+        )
+    updates = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1
+    assert not DailyNotification.objects.filter(status=Status.FAILED).exists()
+
+
+def changelist_query_count(admin_client, query: str = "") -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = admin_client.get(CHANGELIST + query)
+    assert response.status_code == 200
+    return len(captured.captured_queries)
+
+
+@pytest.mark.parametrize("query", ["", "?status__exact=pending", "?q=Test"])
+def test_changelist_query_count_does_not_grow_with_rows(admin_client, query):
+    users = users_create(3)
+    for user in users:
+        notification_create(user=user)
+    few = changelist_query_count(admin_client, query)
+    for user in users_create(60):
+        notification_create(user=user, status=Status.PENDING)
+    assert changelist_query_count(admin_client, query) == few
+
+
+def test_paginator_caps_the_count_of_a_filtered_list(admin_client, monkeypatch):
+    monkeypatch.setattr("delivery.admin.EXACT_COUNT_CAP", 5)
+    for user in users_create(8):
+        notification_create(user=user)
+    response = admin_client.get(CHANGELIST + "?status__exact=pending")
+    assert response.context["cl"].result_count == 5
