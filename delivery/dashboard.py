@@ -1,0 +1,213 @@
+"""Selectors for the delivery dashboard: a fixed handful of aggregate queries at any row count.
+
+Everything comes from three ``GROUP BY``/aggregate queries over the window of dates
+(notification date, in ``TIME_ZONE``): counts by (date, status, category), the
+histogram of attempts of delivered rows, and the oldest pending row. Rows are never
+loaded one by one, so the page costs the same at a thousand rows as at a million.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import Counter
+from dataclasses import dataclass
+
+from django.db.models import Count, Min
+from django.utils import timezone
+
+from outbox.models import DailyNotification
+
+Status = DailyNotification.Status
+Category = DailyNotification.Category
+
+DASHBOARD_DAYS = 14
+
+
+@dataclass(frozen=True, kw_only=True)
+class DayCounts:
+    """One date's notifications counted by status and by category."""
+
+    date: datetime.date
+    by_status: dict[str, int]
+    by_category: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def delivered(self) -> int:
+        return self.by_status[Status.DELIVERED]
+
+    @property
+    def failed(self) -> int:
+        return self.by_status[Status.FAILED]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DashboardStats:
+    """What the dashboard shows: the window's days (oldest first), rates and the queue's age."""
+
+    today: datetime.date
+    days: list[DayCounts]
+    window_by_status: dict[str, int]
+    window_by_category: dict[str, int]
+    success_rate: float | None
+    today_success_rate: float | None
+    median_attempts: float | None
+    oldest_pending_created_at: datetime.datetime | None
+    oldest_pending_age: datetime.timedelta | None
+
+    @property
+    def today_counts(self) -> DayCounts:
+        return self.days[-1]
+
+    @property
+    def window_total(self) -> int:
+        return sum(self.window_by_status.values())
+
+    @property
+    def success_percent(self) -> float | None:
+        return None if self.success_rate is None else 100 * self.success_rate
+
+    @property
+    def today_success_percent(self) -> float | None:
+        return None if self.today_success_rate is None else 100 * self.today_success_rate
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChartBar:
+    """A bar of the delivered/failed chart, in SVG user units."""
+
+    date: datetime.date
+    kind: str
+    value: int
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Chart:
+    """An inline SVG bar chart of delivered and failed rows per day."""
+
+    width: int
+    height: int
+    baseline: float
+    max_value: int
+    bars: list[ChartBar]
+    labels: list[tuple[float, str]]
+
+
+def success_rate_compute(*, delivered: int, failed: int) -> float | None:
+    """delivered / (delivered + failed): rows still pending or sending are not counted either way."""
+    finished = delivered + failed
+    return delivered / finished if finished else None
+
+
+def median_from_histogram(histogram: dict[int, int]) -> float | None:
+    """The median of values given as ``{value: how many}``; None when empty."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    # The median sits at positions (total - 1) // 2 and total // 2 (the same one when odd).
+    wanted = {(total - 1) // 2, total // 2}
+    picked: list[int] = []
+    seen = 0
+    for value in sorted(histogram):
+        count = histogram[value]
+        picked.extend(value for position in sorted(wanted) if seen <= position < seen + count)
+        seen += count
+    return sum(picked) / len(picked)
+
+
+def dashboard_stats(
+    *,
+    today: datetime.date | None = None,
+    now: datetime.datetime | None = None,
+    days: int = DASHBOARD_DAYS,
+) -> DashboardStats:
+    """The dashboard's figures for the ``days`` dates ending ``today`` (default: today in TIME_ZONE)."""
+    now = now or timezone.now()
+    today = today or timezone.localdate(now)
+    first = today - datetime.timedelta(days=days - 1)
+    window = DailyNotification.objects.filter(date__gte=first, date__lte=today)
+
+    per_day_status: dict[datetime.date, Counter] = {}
+    per_day_category: dict[datetime.date, Counter] = {}
+    grouped = window.order_by().values_list("date", "status", "category").annotate(n=Count("id"))
+    for date, status, category, n in grouped:
+        per_day_status.setdefault(date, Counter())[status] += n
+        per_day_category.setdefault(date, Counter())[category] += n
+
+    day_list = [
+        DayCounts(
+            date=date,
+            by_status={s: per_day_status.get(date, Counter())[s] for s in Status.values},
+            by_category={c: per_day_category.get(date, Counter())[c] for c in Category.values},
+        )
+        for date in (first + datetime.timedelta(days=offset) for offset in range(days))
+    ]
+    window_by_status = {s: sum(day.by_status[s] for day in day_list) for s in Status.values}
+    window_by_category = {c: sum(day.by_category[c] for day in day_list) for c in Category.values}
+
+    # Attempts are bounded by NOTIFICATIONS_MAX_ATTEMPTS, so this histogram has a few rows.
+    histogram = dict(
+        window.filter(status=Status.DELIVERED)
+        .order_by()
+        .values("attempts")
+        .annotate(n=Count("id"))
+        .values_list("attempts", "n")
+    )
+
+    oldest = DailyNotification.objects.filter(status=Status.PENDING).aggregate(
+        oldest=Min("created_at")
+    )["oldest"]
+
+    return DashboardStats(
+        today=today,
+        days=day_list,
+        window_by_status=window_by_status,
+        window_by_category=window_by_category,
+        success_rate=success_rate_compute(
+            delivered=window_by_status[Status.DELIVERED], failed=window_by_status[Status.FAILED]
+        ),
+        today_success_rate=success_rate_compute(
+            delivered=day_list[-1].delivered, failed=day_list[-1].failed
+        ),
+        median_attempts=median_from_histogram(histogram),
+        oldest_pending_created_at=oldest,
+        oldest_pending_age=(now - oldest) if oldest else None,
+    )
+
+
+def chart_build(*, days: list[DayCounts], width: int = 720, height: int = 220) -> Chart:
+    """Bars of delivered (left) and failed (right) per day, scaled to the busiest day."""
+    top, bottom, left = 10.0, 30.0, 10.0
+    baseline = height - bottom
+    usable = baseline - top
+    max_value = max([day.delivered for day in days] + [day.failed for day in days] + [0])
+    slot = (width - 2 * left) / max(len(days), 1)
+    bar_width = slot * 0.38
+    bars: list[ChartBar] = []
+    labels: list[tuple[float, str]] = []
+    for index, day in enumerate(days):
+        x0 = left + index * slot + slot * 0.1
+        for offset, kind, value in ((0, "delivered", day.delivered), (1, "failed", day.failed)):
+            bar_height = usable * value / max_value if max_value else 0.0
+            bars.append(
+                ChartBar(
+                    date=day.date,
+                    kind=kind,
+                    value=value,
+                    x=round(x0 + offset * bar_width, 2),
+                    y=round(baseline - bar_height, 2),
+                    width=round(bar_width, 2),
+                    height=round(bar_height, 2),
+                )
+            )
+        labels.append((round(left + index * slot + slot / 2, 2), day.date.strftime("%d %b")))
+    return Chart(
+        width=width, height=height, baseline=baseline, max_value=max_value, bars=bars, labels=labels
+    )
