@@ -1,0 +1,93 @@
+"""The facts about a user that notification text is built from, shared by every generator.
+
+Profile values come from a CSV anyone could have edited, so text values are
+cleaned here once: control characters removed, blanks collapsed, length bounded.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from accounts.models import User
+
+NAME_MAX_CHARS = 60
+FIELD_MAX_CHARS = 80
+
+_BLANKS = re.compile(r"\s+")
+
+
+def clean_text(value: object, *, max_chars: int) -> str:
+    """``value`` as one line of printable text of at most ``max_chars`` characters."""
+    text = "".join(
+        " " if unicodedata.category(char).startswith(("C", "Z")) else char for char in str(value)
+    )
+    return _BLANKS.sub(" ", text).strip()[:max_chars].strip()
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileFacts:
+    """A user's profile reduced to what the text talks about."""
+
+    name: str
+    first_name: str
+    age: int
+    age_band: str
+    bmi: float | None
+    bmi_band: str
+    activity_level: str
+    health_goal: str
+
+
+def bmi_of(*, height_cm: Decimal | float, weight_kg: Decimal | float) -> float | None:
+    """Body mass index (kg/m²) rounded to one decimal, or None when height or weight is unusable."""
+    try:
+        height_m = float(height_cm) / 100
+        weight = float(weight_kg)
+    except (TypeError, ValueError, InvalidOperation):
+        return None
+    if height_m <= 0.5 or weight <= 0:
+        return None
+    return round(weight / (height_m * height_m), 1)
+
+
+def bmi_band_of(bmi: float | None) -> str:
+    """The WHO adult band of a BMI: underweight, healthy, overweight, obese (or unknown)."""
+    if bmi is None:
+        return "unknown"
+    if bmi < 18.5:
+        return "underweight"
+    if bmi < 25:
+        return "healthy"
+    if bmi < 30:
+        return "overweight"
+    return "obese"
+
+
+def age_band_of(age: int) -> str:
+    """A coarse age band: under 30, 30-49, 50-64, 65 and over."""
+    if age < 30:
+        return "under 30"
+    if age < 50:
+        return "30-49"
+    if age < 65:
+        return "50-64"
+    return "65 and over"
+
+
+def profile_facts(user: User) -> ProfileFacts:
+    """The cleaned, derived facts of ``user``'s profile."""
+    name = clean_text(user.name, max_chars=NAME_MAX_CHARS)
+    bmi = bmi_of(height_cm=user.height_cm, weight_kg=user.weight_kg)
+    return ProfileFacts(
+        name=name,
+        first_name=name.split(" ", 1)[0] if name else "",
+        age=int(user.age),
+        age_band=age_band_of(int(user.age)),
+        bmi=bmi,
+        bmi_band=bmi_band_of(bmi),
+        activity_level=clean_text(user.activity_level, max_chars=FIELD_MAX_CHARS).lower(),
+        health_goal=clean_text(user.health_goals, max_chars=FIELD_MAX_CHARS),
+    )
