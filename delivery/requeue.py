@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from outbox.models import DailyNotification
@@ -23,14 +23,14 @@ def notifications_retry_now(
 ) -> int:
     """Make the selected *pending* rows due immediately; returns how many rows changed.
 
-    Only pending rows waiting for a later retry (or with no due time yet) move:
-    rows already due keep their place in the queue, delivered and failed rows are
-    left alone (requeue failed rows with ``notifications_requeue_failed``).
+    Only pending rows waiting for a later retry move. Rows already due (a past due
+    time, or none yet: a fresh row) keep their place in the queue; delivered and
+    failed rows are left alone (requeue failed rows with ``notifications_requeue_failed``).
     """
     now = now or timezone.now()
-    return notifications.filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__gt=now), status=Status.PENDING
-    ).update(next_attempt_at=now, updated_at=now)
+    return notifications.filter(status=Status.PENDING, next_attempt_at__gt=now).update(
+        next_attempt_at=now, updated_at=now
+    )
 
 
 def notifications_requeue_failed(

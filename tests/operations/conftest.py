@@ -16,7 +16,7 @@ DAY = datetime.date(2026, 11, 22)
 
 @pytest.fixture
 def notifications_by_status(db: None) -> dict[str, DailyNotification]:
-    """One notification per status for distinct users on ``DAY``, keyed by status (plus a due pending)."""
+    """Notifications on ``DAY`` for distinct users: pending (waiting, due, fresh), sending, delivered, failed."""
     later = timezone.now() + datetime.timedelta(hours=1)
     earlier = timezone.now() - datetime.timedelta(hours=1)
     return {
@@ -31,6 +31,7 @@ def notifications_by_status(db: None) -> dict[str, DailyNotification]:
         "pending_due": notification_create(
             date=DAY, status=Status.PENDING, next_attempt_at=earlier
         ),
+        "pending_fresh": notification_create(date=DAY, status=Status.PENDING),
         "sending": notification_create(
             date=DAY, status=Status.SENDING, attempts=1, lease_expires_at=later
         ),
