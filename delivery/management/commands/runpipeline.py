@@ -15,10 +15,11 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
-from outbox.generation import GenerationSummary, notifications_generate
 from tqdm import tqdm
 
+from delivery.conf import DeliveryConfigError
 from delivery.worker import DeliverySummary, notifications_deliver
+from outbox.generation import GenerationSummary, notifications_generate
 from outbox.generators import UnknownGenerator, generator_for
 
 
@@ -145,14 +146,17 @@ class Command(BaseCommand):
             self.stop_on_signals() as stop,
             self.progress_bar(desc="deliver", unit="notification") as on_progress,
         ):
-            summary = notifications_deliver(
-                concurrency=concurrency or settings.NOTIFICATIONS_CONCURRENCY,
-                batch_size=batch_size or settings.NOTIFICATIONS_BATCH_SIZE,
-                forever=forever,
-                max_seconds=max_seconds,
-                stop=stop,
-                on_progress=on_progress,
-            )
+            try:
+                summary = notifications_deliver(
+                    concurrency=concurrency or settings.NOTIFICATIONS_CONCURRENCY,
+                    batch_size=batch_size or settings.NOTIFICATIONS_BATCH_SIZE,
+                    forever=forever,
+                    max_seconds=max_seconds,
+                    stop=stop,
+                    on_progress=on_progress,
+                )
+            except DeliveryConfigError as error:
+                raise CommandError(str(error)) from None
         self.stdout.write(
             f"delivered {summary.delivered}, retrying {summary.retrying}, failed {summary.failed} "
             f"in {summary.elapsed_seconds:.1f}s ({summary.rate_per_second:.1f}/s)"

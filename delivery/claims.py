@@ -1,0 +1,192 @@
+"""Leases on outbox rows: claim a batch, settle what came of it, release what was not sent.
+
+A claimed row has ``status=sending`` and ``lease_expires_at``; that expiry is also
+the claim's token. Settling and releasing only touch rows still ``sending`` with
+that exact expiry, so a worker whose lease ran out (and whose rows another worker
+re-claimed, with a later expiry) can never overwrite the newer state.
+
+This is the one module with SQL of its own: each operation is one statement per
+batch, with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so that concurrent workers
+get disjoint batches. SQLite (one writer at a time) runs the same statement
+without the locking clause.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from outbox.models import DailyNotification
+
+TABLE = DailyNotification._meta.db_table
+PENDING = DailyNotification.Status.PENDING.value
+SENDING = DailyNotification.Status.SENDING.value
+# Rows per settle statement: five parameters a row stays far below SQLite's limit.
+SETTLE_CHUNK = 1000
+
+# Three index-driven arms (expired leases, due retries, fresh rows), each stopping
+# after `limit` rows, so a claim costs the same with a million delivered rows in the
+# table as with none. Status values are constants, inlined so that PostgreSQL can
+# match the partial indexes.
+CLAIM_SQL = f"""
+WITH expired AS (
+    SELECT id FROM {TABLE}
+    WHERE status = '{SENDING}' AND lease_expires_at < %(now)s
+    ORDER BY lease_expires_at LIMIT %(limit)s {{lock}}
+), retry AS (
+    SELECT id FROM {TABLE}
+    WHERE status = '{PENDING}' AND next_attempt_at <= %(now)s
+    ORDER BY next_attempt_at LIMIT %(limit)s {{lock}}
+), fresh AS (
+    SELECT id FROM {TABLE}
+    WHERE status = '{PENDING}' AND next_attempt_at IS NULL
+    LIMIT %(limit)s {{lock}}
+), picked AS (
+    SELECT id FROM expired UNION ALL SELECT id FROM retry UNION ALL SELECT id FROM fresh
+    LIMIT %(limit)s
+)
+UPDATE {TABLE} SET status = '{SENDING}', lease_expires_at = %(lease)s, updated_at = %(now)s
+WHERE id IN (SELECT id FROM picked)
+RETURNING id
+"""
+
+SETTLE_SQL = f"""
+UPDATE {TABLE} SET
+    status = v.column2,
+    attempts = attempts + 1,
+    next_attempt_at = v.column3,
+    lease_expires_at = NULL,
+    last_error = v.column4,
+    delivered_at = v.column5,
+    updated_at = %s
+FROM (VALUES {{rows}}) AS v
+WHERE {TABLE}.id = v.column1 AND {TABLE}.status = '{SENDING}' AND {TABLE}.lease_expires_at = %s
+RETURNING {TABLE}.id
+"""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Claim:
+    """A claimed batch: its rows (user loaded) and the lease expiry that is its token."""
+
+    lease: datetime.datetime
+    notifications: list[DailyNotification]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Settlement:
+    """The new state of one claimed row after its attempt."""
+
+    notification_id: uuid.UUID
+    status: str
+    next_attempt_at: datetime.datetime | None = None
+    last_error: str = ""
+    delivered_at: datetime.datetime | None = None
+
+
+def on_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def db_datetime(value: datetime.datetime | None):
+    """A datetime as the database driver wants it (SQLite stores naive UTC text)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def db_uuid(value: uuid.UUID | str):
+    """A UUID as the database stores it (SQLite: 32 hex characters)."""
+    return DailyNotification._meta.pk.get_db_prep_value(value, connection)
+
+
+def chunked(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def notifications_due_count(*, now: datetime.datetime | None = None) -> int:
+    """How many rows a claim could take now (pending and due, or sending with an expired lease)."""
+    from django.db.models import Q
+
+    now = now or timezone.now()
+    return DailyNotification.objects.filter(
+        Q(status=PENDING, next_attempt_at__isnull=True)
+        | Q(status=PENDING, next_attempt_at__lte=now)
+        | Q(status=SENDING, lease_expires_at__lt=now)
+    ).count()
+
+
+def notifications_claim(
+    *, batch_size: int, lease_seconds: float, now: datetime.datetime | None = None
+) -> Claim:
+    """Claim up to ``batch_size`` due rows for ``lease_seconds`` in one statement.
+
+    The rows come with their user loaded (for the payload) and are already
+    ``sending`` in the database. The lease expiry is the claim's token: pass it
+    to ``notifications_settle`` and ``notifications_release``.
+    """
+    now = now or timezone.now()
+    lease = now + datetime.timedelta(seconds=lease_seconds)
+    sql = CLAIM_SQL.format(lock="FOR UPDATE SKIP LOCKED" if on_postgresql() else "")
+    params = {"now": db_datetime(now), "lease": db_datetime(lease), "limit": batch_size}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    if not ids:
+        return Claim(lease=lease, notifications=[])
+    rows: list[DailyNotification] = []
+    for chunk in chunked(ids, SETTLE_CHUNK):
+        rows.extend(DailyNotification.objects.filter(id__in=chunk).select_related("user"))
+    return Claim(lease=lease, notifications=rows)
+
+
+def notifications_settle(
+    *, lease: datetime.datetime, settlements: Sequence[Settlement]
+) -> set[uuid.UUID]:
+    """Write each row's new state (attempts + 1, lease cleared) if this lease still holds it.
+
+    Returns the ids actually written; a row missing from it had been re-claimed
+    by another worker after this lease ran out, and keeps that worker's state.
+    """
+    written: set[uuid.UUID] = set()
+    now = db_datetime(timezone.now())
+    cast = on_postgresql()
+    row_sql = (
+        "(%s::uuid, %s, %s::timestamptz, %s, %s::timestamptz)" if cast else "(%s, %s, %s, %s, %s)"
+    )
+    for chunk in chunked(settlements, SETTLE_CHUNK):
+        params: list = []
+        for item in chunk:
+            params += [
+                db_uuid(item.notification_id),
+                item.status,
+                db_datetime(item.next_attempt_at),
+                item.last_error,
+                db_datetime(item.delivered_at),
+            ]
+        params += [now, db_datetime(lease)]
+        sql = SETTLE_SQL.format(rows=", ".join([row_sql] * len(chunk)))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            written.update(as_uuid(row[0]) for row in cursor.fetchall())
+    return written
+
+
+def notifications_release(*, lease: datetime.datetime, ids: Iterable[uuid.UUID]) -> int:
+    """Give unsent rows held by ``lease`` back to ``pending`` at once; returns how many."""
+    released = 0
+    for chunk in chunked(ids, SETTLE_CHUNK):
+        released += DailyNotification.objects.filter(
+            id__in=chunk, status=SENDING, lease_expires_at=lease
+        ).update(status=PENDING, lease_expires_at=None, updated_at=timezone.now())
+    return released
+
+
+def as_uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)

@@ -1,0 +1,173 @@
+"""Transport: one notification row → one HTTP POST in the design's wire format.
+
+The body and headers are exactly the "Delivery wire format" of the design; when a
+signing secret is set, requests carry Standard Webhooks signature headers. Each
+sending thread keeps its own ``requests.Session`` so connections are reused
+without sessions being shared across threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.utils import timezone
+from requests.adapters import HTTPAdapter
+
+from delivery.conf import DeliveryConfig
+from outbox.models import DailyNotification
+
+# The attempt log keeps the start of what the endpoint answered, not all of it.
+RESPONSE_EXCERPT_CHARS = 500
+# Bytes read from a response body at most; a longer body closes its connection.
+RESPONSE_READ_BYTES = 4 * RESPONSE_EXCERPT_CHARS
+WHSEC_PREFIX = "whsec_"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SendResult:
+    """What one attempt produced: a status (None without a response) or an error text."""
+
+    notification_id: Any
+    started_at: datetime.datetime
+    duration_ms: int
+    http_status: int | None = None
+    error: str = ""
+    response_excerpt: str = ""
+    retry_after: str | None = None
+
+
+def notification_payload(notification: DailyNotification) -> dict[str, Any]:
+    """The JSON object sent for a notification (its ``user`` must be loaded)."""
+    user = notification.user
+    return {
+        "id": str(notification.id),
+        "date": notification.date.isoformat(),
+        "category": notification.category,
+        "title": notification.title,
+        "message": notification.body,
+        "generated_by": notification.generated_by,
+        "user": {"id": user.user_id, "name": user.name, "email": user.email},
+    }
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a secret: base64-decoded after a ``whsec_`` prefix (as the spec), else raw bytes."""
+    if secret.startswith(WHSEC_PREFIX):
+        return base64.b64decode(secret.removeprefix(WHSEC_PREFIX))
+    return secret.encode()
+
+
+def webhook_signature(*, secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The Standard Webhooks ``webhook-signature`` value: ``v1,`` + base64 HMAC-SHA256."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def request_headers(*, notification_id: str, body: bytes, secret: str) -> dict[str, str]:
+    """Headers of one attempt; the signature headers only when a secret is set."""
+    headers = {"Content-Type": "application/json", "Idempotency-Key": notification_id}
+    if secret:
+        timestamp = int(time.time())
+        headers["webhook-id"] = notification_id
+        headers["webhook-timestamp"] = str(timestamp)
+        headers["webhook-signature"] = webhook_signature(
+            secret=secret, message_id=notification_id, timestamp=timestamp, body=body
+        )
+    return headers
+
+
+class Transport:
+    """Sends one notification and reports the outcome; never raises for an HTTP failure."""
+
+    def send(self, notification: DailyNotification) -> SendResult:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections; the default holds none."""
+
+
+class HttpTransport(Transport):
+    """POSTs to the configured URL; safe to call from many threads at once."""
+
+    def __init__(self, *, config: DeliveryConfig) -> None:
+        self.url = config.url
+        self.secret = config.signing_secret
+        self.timeout = config.timeout_seconds
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+
+    def session(self) -> requests.Session:
+        """This thread's session, created on first use."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            # One request at a time per thread: a one-connection pool per host is
+            # all that is reused; retries are the worker's business, not urllib3's.
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def send(self, notification: DailyNotification) -> SendResult:
+        notification_id = str(notification.id)
+        body = json.dumps(
+            notification_payload(notification), ensure_ascii=False, separators=(",", ":")
+        ).encode()
+        headers = request_headers(notification_id=notification_id, body=body, secret=self.secret)
+        started_at = timezone.now()
+        started = time.perf_counter()
+        try:
+            # No redirects: a webhook that moved is a configuration to fix, and
+            # following it would re-send the body to wherever it points.
+            response = self.session().post(
+                self.url,
+                data=body,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+            try:
+                raw = response.raw.read(RESPONSE_READ_BYTES, decode_content=True) or b""
+            finally:
+                response.close()
+        except requests.RequestException as error:
+            return SendResult(
+                notification_id=notification.id,
+                started_at=started_at,
+                duration_ms=elapsed_ms(started),
+                error=f"{type(error).__name__}: {error}"[:RESPONSE_EXCERPT_CHARS],
+            )
+        return SendResult(
+            notification_id=notification.id,
+            started_at=started_at,
+            duration_ms=elapsed_ms(started),
+            http_status=response.status_code,
+            response_excerpt=raw.decode("utf-8", "replace")[:RESPONSE_EXCERPT_CHARS],
+            retry_after=response.headers.get("Retry-After"),
+        )
+
+    def close(self) -> None:
+        with self._sessions_lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+
+
+def elapsed_ms(started: float) -> int:
+    """Whole milliseconds since a ``time.perf_counter()`` reading."""
+    return round((time.perf_counter() - started) * 1000)

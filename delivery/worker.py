@@ -1,0 +1,280 @@
+"""The delivery worker: claim a batch → POST it concurrently → record the outcomes in bulk.
+
+Delivery is at-least-once on the wire: a row is only marked once the endpoint
+answered, and a worker that dies leaves its rows ``sending`` until their lease
+expires and another worker claims them. Every attempt carries the row's UUID as
+``Idempotency-Key``, so the receiver can make the effect exactly-once.
+
+All database work happens on the calling thread; the sending threads only speak
+HTTP. While one batch is being sent the next is already claimed and queued
+behind it, so the senders never wait for the database.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from delivery.claims import (
+    Claim,
+    Settlement,
+    notifications_claim,
+    notifications_due_count,
+    notifications_release,
+    notifications_settle,
+)
+from delivery.conf import DeliveryConfig
+from delivery.models import DeliveryAttempt
+from delivery.retry import Outcome, RetryPolicy
+from delivery.transport import HttpTransport, SendResult, Transport
+from outbox.models import DailyNotification
+
+logger = logging.getLogger(__name__)
+
+# Batches claimed and queued at once: one being sent, one waiting behind it.
+PIPELINE_DEPTH = 2
+# How long `forever` sleeps when nothing is due (a stop request wakes it at once).
+IDLE_SECONDS = 1.0
+# How much of the last error the row keeps (the attempt log keeps the detail).
+LAST_ERROR_CHARS = 300
+
+ProgressCallback = Callable[[int, "int | None"], None]
+
+
+@dataclass(kw_only=True)
+class DeliverySummary:
+    """What a run did. ``retrying`` counts attempts that ended with a retry scheduled."""
+
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+    released: int = 0
+    elapsed_seconds: float = 0.0
+
+    @property
+    def settled(self) -> int:
+        return self.delivered + self.retrying + self.failed
+
+    @property
+    def rate_per_second(self) -> float:
+        """Attempts settled per second of the run."""
+        return self.settled / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+
+@dataclass(kw_only=True)
+class Batch:
+    """A claimed batch on its way: its claim and one future per row (None: not sent)."""
+
+    claim: Claim
+    futures: list[Future[SendResult | None]]
+
+
+class DeliveryWorker:
+    """One run of the loop; holds the pool, the pipeline and the running summary."""
+
+    def __init__(
+        self,
+        *,
+        config: DeliveryConfig,
+        transport: Transport,
+        policy: RetryPolicy,
+        concurrency: int,
+        batch_size: int,
+        stop: threading.Event,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        self.config = config
+        self.transport = transport
+        self.policy = policy
+        self.batch_size = batch_size
+        self.stop = stop
+        self.on_progress = on_progress or (lambda done, total: None)
+        self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="deliver")
+        self.summary = DeliverySummary()
+        # Set when the run ends abnormally: queued sends return without sending.
+        self.abort = threading.Event()
+        # An attempt must not start so late that it could outlive the lease: another
+        # worker could then claim and send the row while this one still is.
+        self.lease_margin = min(config.timeout_seconds, config.lease_seconds / 2)
+
+    def run(self, *, forever: bool, max_seconds: float | None) -> DeliverySummary:
+        started = time.monotonic()
+        deadline = started + max_seconds if max_seconds else None
+        total = None if forever else notifications_due_count()
+        self.on_progress(0, total)
+        in_flight: deque[Batch] = deque()
+        try:
+            while True:
+                may_claim = not self.stop.is_set() and (
+                    deadline is None or time.monotonic() < deadline
+                )
+                if may_claim and len(in_flight) < PIPELINE_DEPTH:
+                    batch = self.claim_and_send()
+                    if batch is not None:
+                        in_flight.append(batch)
+                        continue
+                if in_flight:
+                    self.settle(in_flight.popleft())
+                    self.on_progress(self.summary.settled, total)
+                    continue
+                if not (may_claim and forever):
+                    break
+                self.stop.wait(IDLE_SECONDS)
+        finally:
+            self.abort.set()
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.transport.close()
+            self.summary.elapsed_seconds = time.monotonic() - started
+        return self.summary
+
+    def claim_and_send(self) -> Batch | None:
+        """Claim a batch and queue its sends; None when nothing is due."""
+        claimed_at = time.monotonic()
+        claim = notifications_claim(
+            batch_size=self.batch_size, lease_seconds=self.config.lease_seconds
+        )
+        if not claim.notifications:
+            return None
+        send_by = claimed_at + self.config.lease_seconds - self.lease_margin
+        futures = [
+            self.executor.submit(self.attempt, notification, send_by)
+            for notification in claim.notifications
+        ]
+        return Batch(claim=claim, futures=futures)
+
+    def attempt(self, notification: DailyNotification, send_by: float) -> SendResult | None:
+        """Runs on a sending thread: one POST, unless stopping or too close to the lease's end."""
+        if self.stop.is_set() or self.abort.is_set() or time.monotonic() > send_by:
+            return None
+        return self.transport.send(notification)
+
+    def settle(self, batch: Batch) -> None:
+        """Wait for a batch's sends, then log every attempt and write every row's state in bulk."""
+        now = timezone.now()
+        sent: list[tuple[DailyNotification, SendResult]] = []
+        unsent: list = []
+        for notification, future in zip(batch.claim.notifications, batch.futures, strict=True):
+            result = future.result()
+            if result is None:
+                unsent.append(notification.id)
+            else:
+                sent.append((notification, result))
+        settlements = [
+            self.settlement(notification, result, now=now) for notification, result in sent
+        ]
+        with transaction.atomic():
+            DeliveryAttempt.objects.bulk_create(
+                [
+                    DeliveryAttempt(
+                        notification_id=result.notification_id,
+                        started_at=result.started_at,
+                        duration_ms=result.duration_ms,
+                        http_status=result.http_status,
+                        error=result.error,
+                        response_excerpt=result.response_excerpt,
+                    )
+                    for _, result in sent
+                ]
+            )
+            written = notifications_settle(lease=batch.claim.lease, settlements=settlements)
+            released = notifications_release(lease=batch.claim.lease, ids=unsent) if unsent else 0
+        for settlement in settlements:
+            if settlement.notification_id not in written:
+                continue
+            if settlement.status == DailyNotification.Status.DELIVERED:
+                self.summary.delivered += 1
+            elif settlement.status == DailyNotification.Status.FAILED:
+                self.summary.failed += 1
+            else:
+                self.summary.retrying += 1
+        self.summary.released += released
+        lost = len(settlements) - len(written)
+        if lost:
+            logger.warning(
+                "action=delivery.lease_lost rows=%d: their lease ran out and another worker "
+                "holds them now; the attempts are logged, the rows keep the newer state",
+                lost,
+                extra={"action": "delivery.lease_lost"},
+            )
+        logger.debug(
+            "action=delivery.batch sent=%d released=%d",
+            len(sent),
+            released,
+            extra={"action": "delivery.batch"},
+        )
+
+    def settlement(
+        self, notification: DailyNotification, result: SendResult, *, now: datetime.datetime
+    ) -> Settlement:
+        """The row's new state after this attempt, as the retry policy decides it."""
+        decision = self.policy.decide(
+            attempts=notification.attempts + 1,
+            http_status=result.http_status,
+            retry_after=result.retry_after,
+            now=now,
+        )
+        if decision.outcome is Outcome.DELIVERED:
+            return Settlement(
+                notification_id=notification.id,
+                status=DailyNotification.Status.DELIVERED,
+                delivered_at=result.started_at
+                + datetime.timedelta(milliseconds=result.duration_ms),
+            )
+        return Settlement(
+            notification_id=notification.id,
+            status=(
+                DailyNotification.Status.PENDING
+                if decision.outcome is Outcome.RETRY
+                else DailyNotification.Status.FAILED
+            ),
+            next_attempt_at=decision.next_attempt_at,
+            last_error=attempt_error(result),
+        )
+
+
+def attempt_error(result: SendResult) -> str:
+    """A one-line reason an attempt did not deliver, for the row's ``last_error``."""
+    if result.http_status is None:
+        return result.error[:LAST_ERROR_CHARS]
+    excerpt = " ".join(result.response_excerpt.split())
+    return f"HTTP {result.http_status}: {excerpt}"[:LAST_ERROR_CHARS]
+
+
+def notifications_deliver(
+    *,
+    concurrency: int,
+    batch_size: int,
+    forever: bool = False,
+    max_seconds: float | None = None,
+    stop: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+    transport: Transport | None = None,
+) -> DeliverySummary:
+    """Deliver due notifications with ``concurrency`` POSTs in flight; returns what happened.
+
+    Drains what is due and returns; with ``forever``, polls until ``stop`` is set.
+    ``max_seconds`` stops claiming new batches after that long. When ``stop`` is
+    set, no new batch is claimed, attempts already under way finish and are
+    recorded, and queued rows not yet sent go back to ``pending``.
+    Raises ``DeliveryConfigError`` when the settings cannot work.
+    """
+    config = DeliveryConfig.from_settings()
+    worker = DeliveryWorker(
+        config=config,
+        transport=transport or HttpTransport(config=config),
+        policy=RetryPolicy.from_config(config),
+        concurrency=concurrency,
+        batch_size=batch_size,
+        stop=stop or threading.Event(),
+        on_progress=on_progress,
+    )
+    return worker.run(forever=forever, max_seconds=max_seconds)
