@@ -1,0 +1,54 @@
+"""Fixtures for delivery: the mock endpoint served for real on a free local port, settings aimed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from delivery.mock_endpoint import Faults, MockEndpointApp, MockEndpointThread
+from delivery.worker import DeliverySummary, notifications_deliver
+
+
+@pytest.fixture
+def endpoint() -> Iterator[MockEndpointThread]:
+    """The mock endpoint on 127.0.0.1 and a free port, on a background thread of this process."""
+    server = MockEndpointThread(MockEndpointApp(faults=Faults(), seed=7)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def delivery_settings(settings, endpoint: MockEndpointThread):
+    """Settings aimed at the endpoint, with no backoff so that retries are due at once."""
+    settings.NOTIFICATIONS_URL = endpoint.url
+    settings.NOTIFICATIONS_SIGNING_SECRET = ""
+    settings.NOTIFICATIONS_MAX_ATTEMPTS = 8
+    settings.NOTIFICATIONS_BACKOFF_SECONDS = 0.0
+    settings.NOTIFICATIONS_BACKOFF_MAX_SECONDS = 3600.0
+    settings.NOTIFICATIONS_LEASE_SECONDS = 60.0
+    settings.NOTIFICATIONS_TIMEOUT_SECONDS = 5.0
+    return settings
+
+
+@pytest.fixture
+def deliver(delivery_settings) -> Callable[..., DeliverySummary]:
+    """Run the worker in this process with small defaults; keyword overrides pass through."""
+
+    def run(**overrides) -> DeliverySummary:
+        options = {"concurrency": 4, "batch_size": 20, **overrides}
+        return notifications_deliver(**options)
+
+    return run
+
+
+def worker_env(endpoint: MockEndpointThread, **extra: str) -> dict[str, str]:
+    """Environment of a ``runpipeline deliver`` subprocess aimed at the endpoint."""
+    return {
+        "NOTIFICATIONS_URL": endpoint.url,
+        "NOTIFICATIONS_SIGNING_SECRET": "",
+        "NOTIFICATIONS_BACKOFF_SECONDS": "0",
+        "NOTIFICATIONS_TIMEOUT_SECONDS": "5",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
