@@ -161,7 +161,8 @@ class OpenAIGenerator(NotificationGenerator):
                 f"{self.name} refused the request ({error.status_code}): check OPENAI_API_KEY, "
                 "OPENAI_MODEL and OPENAI_BASE_URL"
             ) from error
-        except (openai.APIError, UnusableOutput) as error:
+        except (openai.APIError, UnusableOutput, json.JSONDecodeError) as error:
+            # JSONDecodeError: the client parses a 200 response body that is not JSON unguarded.
             reason = f"{type(error).__name__}: {error}"
             logger.warning(
                 "action=generation_fallback user=%s category=%s reason=%s",
@@ -206,11 +207,25 @@ class OpenAIGenerator(NotificationGenerator):
             ],
             response_format=RESPONSE_FORMAT,
         )
-        if not completion.choices:
-            raise UnusableOutput("no choices in the answer")
-        choice = completion.choices[0]
-        if choice.message.refusal:
-            raise UnusableOutput(f"refused: {choice.message.refusal[:80]}")
-        if choice.finish_reason == "length":
-            raise UnusableOutput("answer cut off at the token limit")
-        return text_from_output(choice.message.content)
+        return text_from_output(content_of(completion))
+
+
+def content_of(completion: object) -> str:
+    """The message content of a completion's first choice, or ``UnusableOutput``.
+
+    The client builds response objects leniently, so a body of the wrong shape
+    arrives as whatever JSON it was: every step is checked rather than assumed.
+    """
+    choices = getattr(completion, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise UnusableOutput("no choices in the answer")
+    message = getattr(choices[0], "message", None)
+    refusal = getattr(message, "refusal", None)
+    if refusal:
+        raise UnusableOutput(f"refused: {str(refusal)[:80]}")
+    if getattr(choices[0], "finish_reason", None) == "length":
+        raise UnusableOutput("answer cut off at the token limit")
+    content = getattr(message, "content", None)
+    if not isinstance(content, str):
+        raise UnusableOutput("no text in the answer")
+    return content

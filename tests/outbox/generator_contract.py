@@ -1,0 +1,46 @@
+"""What every NotificationGenerator promises, as one test class run against each implementation.
+
+A subclass provides a ``generator`` fixture; the tests here need no database.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from outbox.categories import CATEGORIES
+from outbox.generators import GeneratedText, NotificationGenerator, WriteRequest
+from tests.factories import user_build
+
+DATE = datetime.date(2026, 11, 22)
+
+
+class GeneratorContract:
+    """Tests shared by the offline and the OpenAI generator."""
+
+    @pytest.fixture
+    def generator(self) -> NotificationGenerator:
+        raise NotImplementedError
+
+    @pytest.mark.parametrize("category", CATEGORIES)
+    def test_writes_a_title_and_body_within_bounds(
+        self, generator: NotificationGenerator, category: str
+    ) -> None:
+        text = generator.write(user=user_build(), category=category, date=DATE)
+        assert isinstance(text, GeneratedText)
+        assert 0 < len(text.title.strip()) <= 120
+        assert 0 < len(text.body.strip()) <= 600
+
+    def test_marks_the_text_with_its_name(self, generator: NotificationGenerator) -> None:
+        text = generator.write(user=user_build(), category="tip", date=DATE)
+        assert text.generated_by == generator.name
+
+    def test_write_many_answers_every_request_once(self, generator: NotificationGenerator) -> None:
+        requests = [
+            WriteRequest(user=user_build(), category=CATEGORIES[n % 3], date=DATE) for n in range(7)
+        ]
+        answered = [
+            request for request, _ in generator.write_many(requests=requests, concurrency=3)
+        ]
+        assert sorted(r.user.pk for r in answered) == sorted(r.user.pk for r in requests)
