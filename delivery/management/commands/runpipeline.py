@@ -20,7 +20,7 @@ from tqdm import tqdm
 from delivery.conf import DeliveryConfigError
 from delivery.worker import DeliverySummary, notifications_deliver
 from outbox.generation import GenerationSummary, notifications_generate
-from outbox.generators import UnknownGenerator, generator_for
+from outbox.generators import GeneratorUnavailable, UnknownGenerator, generator_for
 
 
 def positive_int(text: str) -> int:
@@ -121,13 +121,17 @@ class Command(BaseCommand):
         except UnknownGenerator as error:
             raise CommandError(str(error)) from None
         with self.progress_bar(desc=f"generate {day}", unit="user") as on_progress:
-            summary = notifications_generate(
-                date=day,
-                generator=generator,
-                concurrency=concurrency or settings.OPENAI_CONCURRENCY,
-                limit=limit,
-                on_progress=on_progress,
-            )
+            try:
+                summary = notifications_generate(
+                    date=day,
+                    generator=generator,
+                    concurrency=concurrency or settings.OPENAI_CONCURRENCY,
+                    limit=limit,
+                    on_progress=on_progress,
+                )
+            except GeneratorUnavailable as error:
+                # e.g. a rejected API key: every user would fail; rows written so far stay.
+                raise CommandError(str(error)) from None
         self.stdout.write(
             f"{day} {generator.name}: created {summary.created}, existing {summary.existing}, "
             f"fallback {summary.fallback} in {summary.elapsed_seconds:.1f}s"
