@@ -123,9 +123,10 @@ def notifications_generate(
             "action": "notifications_generate",
             "date": date.isoformat(),
             "generator": generator.name,
-            "created": summary.created,
-            "existing": summary.existing,
-            "fallback": summary.fallback,
+            # Not "created": LogRecord has an attribute of that name.
+            "rows_created": summary.created,
+            "users_existing": summary.existing,
+            "rows_fallback": summary.fallback,
         },
     )
     return summary

@@ -1,0 +1,181 @@
+"""notifications_generate: one row per user per date, only the missing ones, counted honestly."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from accounts.models import User
+from outbox.categories import category_for
+from outbox.generation import notifications_generate
+from outbox.generators import (
+    FALLBACK_GENERATED_BY,
+    GeneratedText,
+    NotificationGenerator,
+    OfflineGenerator,
+    WriteRequest,
+    generator_for,
+)
+from outbox.models import DailyNotification
+from tests.factories import notification_create, users_create
+from tests.outbox.conftest import Reply
+
+DATE = datetime.date(2026, 11, 22)
+
+pytestmark = pytest.mark.django_db
+
+
+class CountingGenerator(NotificationGenerator):
+    """Offline text, counting the users it was asked about; some users' text is a fallback."""
+
+    name = "counting"
+
+    def __init__(self, *, fallback_for: set[str] = frozenset()) -> None:
+        self.asked: list[str] = []
+        self.fallback_for = fallback_for
+
+    def write(self, *, user: User, category: str, date: datetime.date) -> GeneratedText:
+        self.asked.append(user.pk)
+        text = OfflineGenerator().write(user=user, category=category, date=date)
+        if user.pk in self.fallback_for:
+            return GeneratedText(text.title, text.body, FALLBACK_GENERATED_BY)
+        return GeneratedText(text.title, text.body, self.name)
+
+
+class RacingGenerator(CountingGenerator):
+    """Another run inserts a row for ``rival`` while this one is writing."""
+
+    def __init__(self, *, rival: User) -> None:
+        super().__init__()
+        self.rival = rival
+
+    def write_many(
+        self, *, requests: Sequence[WriteRequest], concurrency: int = 1
+    ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
+        notification_create(user=self.rival, date=DATE, generated_by="rival")
+        yield from super().write_many(requests=requests, concurrency=concurrency)
+
+
+def generate(generator: NotificationGenerator | None = None, **options):
+    return notifications_generate(
+        date=DATE, generator=generator or OfflineGenerator(), concurrency=4, **options
+    )
+
+
+def test_every_user_gets_one_row_for_the_date() -> None:
+    users = users_create(5)
+    summary = generate()
+    assert (summary.created, summary.existing, summary.fallback) == (5, 0, 0)
+    assert sorted(
+        DailyNotification.objects.filter(date=DATE).values_list("user_id", flat=True)
+    ) == (sorted(u.pk for u in users))
+
+
+def test_rows_are_pending_with_the_rotation_category() -> None:
+    users = users_create(6)
+    generate()
+    rows = {row.user_id: row for row in DailyNotification.objects.all()}
+    for user in users:
+        assert rows[user.pk].category == category_for(user_id=user.pk, date=DATE)
+        assert rows[user.pk].status == DailyNotification.Status.PENDING
+        assert rows[user.pk].generated_by == "offline"
+
+
+def test_a_rerun_creates_nothing() -> None:
+    users_create(4)
+    generate()
+    summary = generate()
+    assert (summary.created, summary.existing) == (0, 4)
+    assert DailyNotification.objects.count() == 4
+
+
+def test_a_rerun_asks_the_generator_nothing() -> None:
+    users_create(4)
+    generate()
+    generator = CountingGenerator()
+    generate(generator)
+    assert generator.asked == []
+
+
+def test_only_users_without_a_row_are_generated() -> None:
+    users = users_create(3)
+    kept = notification_create(user=users[1], date=DATE, title="Already here")
+    generator = CountingGenerator()
+    summary = generate(generator)
+    assert sorted(generator.asked) == sorted([users[0].pk, users[2].pk])
+    assert (summary.created, summary.existing) == (2, 1)
+    assert DailyNotification.objects.get(pk=kept.pk).title == "Already here"
+
+
+def test_another_date_is_generated_separately() -> None:
+    users_create(2)
+    generate()
+    summary = notifications_generate(
+        date=DATE + datetime.timedelta(days=1), generator=OfflineGenerator(), concurrency=1
+    )
+    assert summary.created == 2
+
+
+def test_limit_takes_the_first_users_in_key_order() -> None:
+    users_create(5)
+    summary = generate(limit=2)
+    assert summary.created + summary.existing == 2
+    first_two = list(User.objects.order_by("pk").values_list("pk", flat=True)[:2])
+    assert sorted(DailyNotification.objects.values_list("user_id", flat=True)) == first_two
+
+
+def test_users_are_read_in_chunks_without_skipping_any() -> None:
+    users_create(10)
+    summary = generate(chunk_size=3)
+    assert summary.created == 10
+
+
+def test_progress_reaches_the_total() -> None:
+    users_create(7)
+    seen: list[tuple[int, int | None]] = []
+    generate(chunk_size=3, on_progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (0, 7)
+    assert seen[-1] == (7, 7)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_fallbacks_are_counted() -> None:
+    users = users_create(4)
+    summary = generate(CountingGenerator(fallback_for={users[0].pk, users[3].pk}))
+    assert summary.fallback == 2
+    assert DailyNotification.objects.filter(generated_by=FALLBACK_GENERATED_BY).count() == 2
+
+
+def test_a_row_inserted_meanwhile_by_another_run_counts_as_existing() -> None:
+    users = users_create(3)
+    summary = generate(RacingGenerator(rival=users[1]))
+    assert (summary.created, summary.existing) == (2, 1)
+    assert DailyNotification.objects.get(user=users[1]).generated_by == "rival"
+    assert DailyNotification.objects.count() == 3
+
+
+def test_queries_do_not_grow_with_users(django_assert_max_num_queries) -> None:
+    users_create(60)
+    # count, users chunk, rows present, insert, inserted ids (+ transaction bookkeeping)
+    with django_assert_max_num_queries(8):
+        generate()
+
+
+def test_openai_rerun_makes_no_model_calls(openai_settings, fake_openai) -> None:
+    users_create(3)
+    first = generate(generator_for("openai"))
+    calls_after_first_run = len(fake_openai.requests)
+    second = generate(generator_for("openai"))
+    assert (first.created, calls_after_first_run) == (3, 3)
+    assert (second.created, second.existing) == (0, 3)
+    assert len(fake_openai.requests) == 3
+
+
+def test_openai_failures_fall_back_and_the_run_completes(openai_settings, fake_openai) -> None:
+    openai_settings.OPENAI_MAX_RETRIES = 0
+    users_create(3)
+    fake_openai.respond = lambda request: Reply(status=500, body=b"{}")
+    summary = generate(generator_for("openai"))
+    assert (summary.created, summary.fallback) == (3, 3)
