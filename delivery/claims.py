@@ -161,7 +161,8 @@ def notifications_settle(
         "(%s::uuid, %s, %s::timestamptz, %s, %s::timestamptz)" if cast else "(%s, %s, %s, %s, %s)"
     )
     for chunk in chunked(settlements, SETTLE_CHUNK):
-        params: list = []
+        # In the order of the placeholders: SET's updated_at, the VALUES rows, WHERE's lease.
+        params: list = [now]
         for item in chunk:
             params += [
                 db_uuid(item.notification_id),
@@ -170,7 +171,7 @@ def notifications_settle(
                 item.last_error,
                 db_datetime(item.delivered_at),
             ]
-        params += [now, db_datetime(lease)]
+        params.append(db_datetime(lease))
         sql = SETTLE_SQL.format(rows=", ".join([row_sql] * len(chunk)))
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

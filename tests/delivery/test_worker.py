@@ -1,0 +1,316 @@
+"""The worker in this process against the real mock endpoint: outcomes, records, retries."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hmac
+import json
+import threading
+import time
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from delivery.models import DeliveryAttempt
+from outbox.models import DailyNotification
+from tests.factories import notification_create, user_create, users_create
+
+pytestmark = pytest.mark.django_db
+
+Status = DailyNotification.Status
+
+
+def notifications_create(count: int) -> list[DailyNotification]:
+    return [notification_create(user=user) for user in users_create(count)]
+
+
+def test_happy_path_sends_every_field_and_header(deliver, endpoint):
+    user = user_create(user_id="42", name="Alice Smith", email="alice@example.com")
+    notification = notification_create(
+        user=user,
+        date=datetime.date(2026, 11, 22),
+        category="insight",
+        title="Your BMI band",
+        body="Healthy range — keep it up.",
+        generated_by="offline",
+    )
+
+    summary = deliver()
+
+    [request] = endpoint.app.recorder.received
+    assert request["status"] == 200
+    assert request["body"] == {
+        "id": str(notification.id),
+        "date": "2026-11-22",
+        "category": "insight",
+        "title": "Your BMI band",
+        "message": "Healthy range — keep it up.",
+        "generated_by": "offline",
+        "user": {"id": "42", "name": "Alice Smith", "email": "alice@example.com"},
+    }
+    assert request["headers"] == {
+        "content-type": "application/json",
+        "idempotency-key": str(notification.id),
+    }
+    assert (summary.delivered, summary.retrying, summary.failed) == (1, 0, 0)
+
+
+def test_delivered_row_and_attempt_are_recorded(deliver):
+    notification = notification_create()
+    before = timezone.now()
+
+    deliver()
+
+    notification.refresh_from_db()
+    assert notification.status == Status.DELIVERED
+    assert notification.attempts == 1
+    assert notification.lease_expires_at is None
+    assert notification.last_error == ""
+    assert before <= notification.delivered_at <= timezone.now()
+    [attempt] = DeliveryAttempt.objects.filter(notification=notification)
+    assert attempt.http_status == 200
+    assert attempt.error == ""
+    assert json.loads(attempt.response_excerpt) == {"ok": True}
+
+
+def independent_signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    key = base64.b64decode(secret[len("whsec_") :])
+    mac = hmac.new(key, msg_id.encode() + b"." + timestamp.encode() + b"." + body, "sha256")
+    return "v1," + base64.b64encode(mac.digest()).decode()
+
+
+def test_signature_verifies_with_an_independent_implementation(deliver, endpoint, settings):
+    secret = "whsec_" + base64.b64encode(b"a secret of thirty-two bytes!!!!").decode()
+    settings.NOTIFICATIONS_SIGNING_SECRET = secret
+    notification = notification_create()
+
+    deliver()
+
+    [request] = endpoint.app.recorder.received
+    headers = request["headers"]
+    assert headers["webhook-id"] == str(notification.id)
+    assert abs(int(headers["webhook-timestamp"]) - timezone.now().timestamp()) < 60
+    # The body as sent is what was signed: re-encode the decoded body the compact way.
+    body = json.dumps(request["body"], ensure_ascii=False, separators=(",", ":")).encode()
+    assert headers["webhook-signature"] == independent_signature(
+        secret, headers["webhook-id"], headers["webhook-timestamp"], body
+    )
+
+
+def test_endpoint_with_the_secret_accepts_signed_requests(deliver, endpoint, settings):
+    settings.NOTIFICATIONS_SIGNING_SECRET = "plain-secret"
+    endpoint.app.secret = "plain-secret"
+    notifications_create(3)
+
+    assert deliver().delivered == 3
+
+
+def test_wrong_secret_is_refused_and_fails_at_once(deliver, endpoint, settings):
+    settings.NOTIFICATIONS_SIGNING_SECRET = "our-secret"
+    endpoint.app.secret = "their-secret"
+    notification = notification_create()
+
+    deliver()
+
+    notification.refresh_from_db()
+    assert notification.status == Status.FAILED
+    assert notification.last_error.startswith("HTTP 401")
+
+
+def test_thirty_percent_503_drained_with_every_attempt_recorded(deliver, endpoint):
+    endpoint.app.faults.fail_rate = 0.3
+    notifications_create(60)
+
+    deliver()
+
+    assert set(DailyNotification.objects.values_list("status", flat=True)) == {Status.DELIVERED}
+    received = endpoint.app.recorder.received
+    assert sum(r["status"] == 503 for r in received) > 0
+    assert DeliveryAttempt.objects.count() == len(received)
+    for notification in DailyNotification.objects.all():
+        attempts = DeliveryAttempt.objects.filter(notification=notification)
+        assert notification.attempts == attempts.count()
+        assert [a.http_status for a in attempts.order_by("started_at")][-1] == 200
+
+
+def test_every_retry_carries_the_same_idempotency_key(deliver, endpoint):
+    endpoint.app.faults.fail_rate = 0.3
+    notifications_create(60)
+
+    deliver()
+
+    keys_by_body_id: dict[str, set[str]] = {}
+    for request in endpoint.app.recorder.received:
+        keys_by_body_id.setdefault(request["body"]["id"], set()).add(request["idempotency_key"])
+    assert len(keys_by_body_id) == 60
+    assert all(keys == {body_id} for body_id, keys in keys_by_body_id.items())
+    assert endpoint.app.recorder.duplicates == 0
+
+
+def test_permanent_400_fails_at_once(deliver, endpoint):
+    endpoint.app.faults.status = 400
+    notification = notification_create()
+
+    summary = deliver()
+
+    notification.refresh_from_db()
+    assert notification.status == Status.FAILED
+    assert notification.attempts == 1
+    assert notification.next_attempt_at is None
+    assert notification.last_error.startswith("HTTP 400")
+    assert summary.failed == 1
+
+
+def test_endpoint_down_keeps_rows_pending_with_attempts_recorded(deliver, endpoint, settings):
+    settings.NOTIFICATIONS_BACKOFF_SECONDS = 60.0
+    notifications_create(5)
+    endpoint.stop()
+
+    summary = deliver()
+
+    assert summary.retrying == 5
+    rows = DailyNotification.objects.all()
+    assert {row.status for row in rows} == {Status.PENDING}
+    assert all(row.next_attempt_at > timezone.now() for row in rows)
+    assert all("ConnectionError" in row.last_error for row in rows)
+    assert DeliveryAttempt.objects.filter(http_status__isnull=True).count() == 5
+
+
+def test_endpoint_back_delivers_what_waited(deliver, endpoint, settings):
+    settings.NOTIFICATIONS_BACKOFF_SECONDS = 60.0
+    notifications_create(5)
+    endpoint.stop()
+    deliver()
+    endpoint.start()
+    # The retry is due later; move the clock of the rows rather than wait.
+    DailyNotification.objects.update(next_attempt_at=timezone.now())
+
+    summary = deliver()
+
+    assert summary.delivered == 5
+    assert len(endpoint.app.recorder.accepted_keys) == 5
+    assert all(row.attempts == 2 for row in DailyNotification.objects.all())
+
+
+def test_nothing_due_before_next_attempt_at(deliver, endpoint, settings):
+    notification_create(next_attempt_at=timezone.now() + datetime.timedelta(minutes=5))
+
+    summary = deliver()
+
+    assert summary.settled == 0
+    assert endpoint.app.recorder.received == []
+
+
+def test_429_with_retry_after_sets_next_attempt(deliver, endpoint, settings):
+    settings.NOTIFICATIONS_BACKOFF_SECONDS = 1.0
+    endpoint.app.faults.status = 429
+    endpoint.app.faults.retry_after = "120"
+    notification = notification_create()
+    before = timezone.now()
+
+    deliver()
+
+    notification.refresh_from_db()
+    assert notification.status == Status.PENDING
+    wait = notification.next_attempt_at - before
+    assert datetime.timedelta(seconds=119) < wait < datetime.timedelta(seconds=125)
+
+
+def test_max_attempts_then_failed(deliver, endpoint, settings):
+    settings.NOTIFICATIONS_MAX_ATTEMPTS = 3
+    endpoint.app.faults.status = 503
+    notification = notification_create()
+
+    summary = deliver()
+
+    notification.refresh_from_db()
+    assert notification.status == Status.FAILED
+    assert notification.attempts == 3
+    assert DeliveryAttempt.objects.filter(notification=notification).count() == 3
+    assert (summary.retrying, summary.failed) == (2, 1)
+
+
+def test_timeout_is_a_retryable_network_error(deliver, endpoint, settings):
+    settings.NOTIFICATIONS_BACKOFF_SECONDS = 60.0
+    settings.NOTIFICATIONS_TIMEOUT_SECONDS = 0.2
+    endpoint.app.faults.latency_ms = 1000
+    notification = notification_create()
+
+    deliver()
+
+    notification.refresh_from_db()
+    assert notification.status == Status.PENDING
+    assert "Timeout" in notification.last_error
+    assert DeliveryAttempt.objects.get().http_status is None
+
+
+def test_connections_are_reused(deliver, endpoint):
+    notifications_create(80)
+
+    deliver(concurrency=4, batch_size=20)
+
+    ports = {request["client_port"] for request in endpoint.app.recorder.received}
+    assert len(ports) <= 4
+
+
+def stop_after_requests(endpoint, stop: threading.Event, count: int) -> None:
+    """Set ``stop`` once the endpoint has had ``count`` requests (gives up after 10 s)."""
+    deadline = time.monotonic() + 10
+    while len(endpoint.app.recorder.received) < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+    stop.set()
+
+
+def test_a_stop_request_sends_nothing_more_and_releases_the_queue(deliver, endpoint):
+    endpoint.app.faults.latency_ms = 100
+    notifications_create(40)
+    stop = threading.Event()
+    threading.Thread(target=stop_after_requests, args=(endpoint, stop, 2), daemon=True).start()
+
+    summary = deliver(concurrency=2, batch_size=10, stop=stop)
+
+    assert not DailyNotification.objects.filter(status=Status.SENDING).exists()
+    delivered = DailyNotification.objects.filter(status=Status.DELIVERED).count()
+    assert 0 < delivered < 40
+    assert summary.delivered == delivered
+    assert summary.released > 0
+
+
+def test_max_seconds_stops_claiming(deliver, endpoint):
+    endpoint.app.faults.latency_ms = 50
+    notifications_create(60)
+
+    deliver(concurrency=1, batch_size=2, max_seconds=0.2)
+
+    assert 0 < DailyNotification.objects.filter(status=Status.DELIVERED).count() < 60
+    assert not DailyNotification.objects.filter(status=Status.SENDING).exists()
+
+
+def test_forever_returns_when_stopped(deliver, endpoint):
+    notifications_create(3)
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+
+    summary = deliver(forever=True, stop=stop)
+
+    assert summary.delivered == 3
+
+
+def test_a_bad_url_is_a_configuration_error(deliver, settings):
+    from delivery.conf import DeliveryConfigError
+
+    settings.NOTIFICATIONS_URL = "localhost:5001/notifications"
+    with pytest.raises(DeliveryConfigError, match="NOTIFICATIONS_URL"):
+        deliver()
+
+
+def test_nothing_is_deleted(deliver, endpoint):
+    endpoint.app.faults.status = 400
+    ids = {n.id for n in notifications_create(5)}
+
+    deliver()
+
+    assert set(DailyNotification.objects.values_list("id", flat=True)) == ids
+    assert uuid.UUID(str(next(iter(ids))))  # ids are the rows' UUIDs
