@@ -1,0 +1,304 @@
+"""users_load_csv: streaming, per-row validation with exact messages, bulk upsert, strict mode."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts import csv_import
+from accounts.csv_import import CsvImportError, RowError, users_load_csv
+from accounts.models import User
+from tests.factories import user_create
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "user_id,name,email,signup_date,age,height_cm,weight_kg,activity_level,health_goals"
+ALICE = "1,Alice Smith,alice@example.com,2021-01-10,30,165,60,Moderate,Weight Loss"
+BOB = "2,Bob Johnson,bob@example.com,2021-02-15,45,178,85,Low,Heart Health"
+
+
+def csv_file(tmp_path: Path, *lines: str, header: str = HEADER, raw: bytes | None = None) -> Path:
+    path = tmp_path / "users.csv"
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def reasons(report) -> list[str]:
+    return [str(error) for error in report.errors]
+
+
+def test_the_project_csv_loads_the_ten_users():
+    report = users_load_csv(path=settings.BASE_DIR / "data" / "users.csv")
+
+    assert report.summary() == "created 10, updated 0, unchanged 0, skipped 0"
+    alice = User.objects.get(user_id="1")
+    assert (alice.name, alice.email, alice.signup_date, alice.age) == (
+        "Alice Smith",
+        "alice@example.com",
+        datetime.date(2021, 1, 10),
+        30,
+    )
+    assert (alice.height_cm, alice.weight_kg) == (Decimal("165"), Decimal("60"))
+    assert User.objects.count() == 10
+
+
+def test_reloading_the_same_file_changes_nothing(tmp_path):
+    path = csv_file(tmp_path, ALICE, BOB, "3,Bad,bad@,2021-01-01,1,1,1,Low,x")
+    users_load_csv(path=path)
+
+    report = users_load_csv(path=path)
+
+    assert report.summary() == "created 0, updated 0, unchanged 2, skipped 1"
+
+
+def test_a_changed_row_is_updated_and_the_rest_unchanged(tmp_path):
+    users_load_csv(path=csv_file(tmp_path, ALICE, BOB))
+
+    report = users_load_csv(path=csv_file(tmp_path, ALICE.replace(",30,", ",31,"), BOB))
+
+    assert report.summary() == "created 0, updated 1, unchanged 1, skipped 0"
+    assert User.objects.get(user_id="1").age == 31
+
+
+def test_a_byte_order_mark_before_the_header_is_ignored(tmp_path):
+    path = csv_file(tmp_path, raw=("\ufeff" + HEADER + "\n" + ALICE + "\n").encode("utf-8"))
+
+    assert users_load_csv(path=path).created == 1
+
+
+def test_quoted_fields_keep_their_commas(tmp_path):
+    users_load_csv(
+        path=csv_file(
+            tmp_path, '1,"Smith, Alice",alice@example.com,2021-01-10,30,165,60,Moderate,"Run, swim"'
+        )
+    )
+
+    alice = User.objects.get(user_id="1")
+    assert (alice.name, alice.health_goals) == ("Smith, Alice", "Run, swim")
+
+
+def test_unicode_text_is_kept(tmp_path):
+    users_load_csv(
+        path=csv_file(tmp_path, "1,Zoë Ångström,zoe@example.com,2021-01-10,30,165,60,Élevé,Santé")
+    )
+
+    assert User.objects.get(user_id="1").name == "Zoë Ångström"
+
+
+def test_blank_lines_are_skipped_and_still_counted_in_line_numbers(tmp_path):
+    report = users_load_csv(path=csv_file(tmp_path, "", ALICE, "   ", "", "2,Bob"))
+
+    assert report.created == 1
+    assert reasons(report) == ["line 6: expected 9 fields, got 2"]
+
+
+def test_whitespace_around_fields_is_stripped(tmp_path):
+    users_load_csv(
+        path=csv_file(
+            tmp_path,
+            " 1 , Alice Smith ,alice@example.com , 2021-01-10, 30 ,165 , 60,Moderate , Weight Loss ",
+            header=" user_id , name,email,signup_date,age,height_cm,weight_kg,activity_level,health_goals ",
+        )
+    )
+
+    alice = User.objects.get(user_id="1")
+    assert (alice.name, alice.age, alice.health_goals) == ("Alice Smith", 30, "Weight Loss")
+
+
+def test_a_record_spanning_lines_is_reported_at_its_first_line(tmp_path):
+    report = users_load_csv(path=csv_file(tmp_path, '1,"Alice\nSmith",x', "2,Bob"))
+
+    assert reasons(report) == [
+        "line 2: expected 9 fields, got 3",
+        "line 4: expected 9 fields, got 2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("7,Bob,bob@example.com,2021-02-15", "expected 9 fields, got 4"),
+        (BOB + ",extra,more", "expected 9 fields, got 11"),
+        (BOB.replace(",45,", ",abc,"), "age must be a whole number, got 'abc'"),
+        (BOB.replace(",45,", ",45.5,"), "age must be a whole number, got '45.5'"),
+        (BOB.replace(",45,", ",-3,"), "age must be a whole number, got '-3'"),
+        (BOB.replace(",45,", ",200,"), "age must be between 0 and 150, got '200'"),
+        (
+            BOB.replace("2021-02-15", "2021-13-01"),
+            "signup_date must be YYYY-MM-DD, got '2021-13-01'",
+        ),
+        (
+            BOB.replace("2021-02-15", "15/02/2021"),
+            "signup_date must be YYYY-MM-DD, got '15/02/2021'",
+        ),
+        (BOB.replace("bob@example.com", "bob@"), "invalid email 'bob@'"),
+        (BOB.replace("bob@example.com", "bob.example.com"), "invalid email 'bob.example.com'"),
+        (BOB.replace(",178,", ",tall,"), "height_cm must be a number, got 'tall'"),
+        (BOB.replace(",85,", ",NaN,"), "weight_kg must be a number, got 'NaN'"),
+        (
+            BOB.replace(",85,", ",0,"),
+            "weight_kg must be greater than 0 and less than 10000, got '0'",
+        ),
+        (
+            BOB.replace(",178,", ",178.25,"),
+            "height_cm must have at most one decimal place, got '178.25'",
+        ),
+        (BOB.replace("Bob Johnson", ""), "name is empty"),
+        (BOB.replace(",Low,", ", ,"), "activity_level is empty"),
+        ("2" + "x" * 64 + BOB[1:], "user_id is longer than 64 characters"),
+    ],
+)
+def test_a_bad_row_is_reported_with_its_line_and_skipped(tmp_path, row, reason):
+    report = users_load_csv(path=csv_file(tmp_path, ALICE, row))
+
+    assert reasons(report) == [f"line 3: {reason}"]
+    assert report.summary() == "created 1, updated 0, unchanged 0, skipped 1"
+    assert list(User.objects.values_list("user_id", flat=True)) == ["1"]
+
+
+def test_a_duplicate_id_is_reported_with_the_line_first_seen_and_the_first_row_wins(tmp_path):
+    report = users_load_csv(path=csv_file(tmp_path, ALICE, BOB, ALICE.replace("Alice", "Alicia")))
+
+    assert reasons(report) == ["line 4: duplicate user_id '1' (first seen on line 2)"]
+    assert User.objects.get(user_id="1").name == "Alice Smith"
+    assert report.created == 2
+
+
+def test_a_bad_row_does_not_claim_its_id(tmp_path):
+    report = users_load_csv(path=csv_file(tmp_path, ALICE.replace(",30,", ",old,"), ALICE))
+
+    assert reasons(report) == ["line 2: age must be a whole number, got 'old'"]
+    assert User.objects.filter(user_id="1").exists()
+
+
+def test_duplicates_stay_exact_when_the_filter_flags_every_row(tmp_path, monkeypatch):
+    # Every row deferred (as if all were Bloom false positives), resolved in batches of two.
+    monkeypatch.setattr(csv_import._IdFilter, "seen_or_add", lambda self, key: True)
+    monkeypatch.setattr(csv_import, "DEFERRED_BATCH", 2)
+    rows = [ALICE, BOB, ALICE, "3,C,c@example.com,2021-01-01,1,1,1,Low,x", BOB, ALICE]
+
+    report = users_load_csv(path=csv_file(tmp_path, *rows))
+
+    assert sorted(reasons(report)) == [
+        "line 4: duplicate user_id '1' (first seen on line 2)",
+        "line 6: duplicate user_id '2' (first seen on line 3)",
+        "line 7: duplicate user_id '1' (first seen on line 2)",
+    ]
+    assert report.summary() == "created 3, updated 0, unchanged 0, skipped 3"
+
+
+def test_the_id_filter_remembers_what_it_saw():
+    ids = csv_import._IdFilter()
+
+    assert [ids.seen_or_add(key) for key in ("1", "2", "1", "2", "3")] == [
+        False,
+        False,
+        True,
+        True,
+        False,
+    ]
+
+
+def test_the_report_keeps_a_bounded_number_of_errors_and_streams_them_all(tmp_path):
+    streamed: list[RowError] = []
+    path = csv_file(tmp_path, *[f"{n},short" for n in range(5)])
+
+    report = users_load_csv(path=path, max_errors=2, on_error=streamed.append)
+
+    assert (len(report.errors), report.skipped, len(streamed)) == (2, 5, 5)
+
+
+def test_rows_are_upserted_with_a_query_per_chunk_not_per_row(tmp_path):
+    rows = [f"{n},User {n},u{n}@example.com,2021-01-01,30,170,70,Low,x" for n in range(60)]
+    path = csv_file(tmp_path, *rows)
+
+    with CaptureQueriesContext(connection) as queries:
+        report = users_load_csv(path=path, chunk_size=20)
+
+    assert report.created == 60
+    selects = [q for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    assert len(selects) == 3
+    assert len(queries.captured_queries) <= 10
+
+
+def test_a_timezone_column_is_loaded_and_checked(tmp_path):
+    path = csv_file(
+        tmp_path,
+        ALICE + ",Europe/Paris",
+        BOB + ",Mars/Olympus",
+        "3,C,c@example.com,2021-01-01,1,1,1,Low,x,",
+        header=HEADER + ",timezone",
+    )
+
+    report = users_load_csv(path=path)
+
+    assert reasons(report) == ["line 3: timezone must be an IANA zone name, got 'Mars/Olympus'"]
+    assert dict(User.objects.values_list("user_id", "timezone")) == {"1": "Europe/Paris", "3": ""}
+
+
+def test_without_a_timezone_column_an_existing_timezone_is_kept(tmp_path):
+    user_create(user_id="1", timezone="Asia/Tokyo")
+
+    users_load_csv(path=csv_file(tmp_path, ALICE))
+
+    assert User.objects.get(user_id="1").timezone == "Asia/Tokyo"
+
+
+def test_strict_writes_nothing_when_a_row_is_bad_and_still_reports_it(tmp_path):
+    user_create(user_id="1", name="Before", email="before@example.com")
+    path = csv_file(tmp_path, ALICE, BOB, "3,Short")
+
+    report = users_load_csv(path=path, strict=True)
+
+    assert report.rolled_back
+    assert reasons(report) == ["line 4: expected 9 fields, got 2"]
+    assert report.summary() == "created 0, updated 0, unchanged 0, skipped 1"
+    assert list(User.objects.values_list("user_id", "name")) == [("1", "Before")]
+
+
+def test_strict_loads_a_clean_file(tmp_path):
+    report = users_load_csv(path=csv_file(tmp_path, ALICE, BOB), strict=True)
+
+    assert (report.rolled_back, report.created) == (False, 2)
+
+
+def test_a_missing_file_is_a_csv_import_error(tmp_path):
+    with pytest.raises(CsvImportError, match=r"missing\.csv: no such file$"):
+        users_load_csv(path=tmp_path / "missing.csv")
+
+
+def test_a_directory_is_a_csv_import_error(tmp_path):
+    with pytest.raises(CsvImportError, match="is a directory"):
+        users_load_csv(path=tmp_path)
+
+
+def test_a_wrong_header_is_a_csv_import_error(tmp_path):
+    path = csv_file(tmp_path, ALICE, header="id,name,email")
+
+    with pytest.raises(
+        CsvImportError, match=r"line 1: the header must be user_id,name,.*got id,name,email$"
+    ):
+        users_load_csv(path=path)
+    assert not User.objects.exists()
+
+
+def test_an_empty_file_is_a_csv_import_error(tmp_path):
+    with pytest.raises(CsvImportError, match="the file is empty"):
+        users_load_csv(path=csv_file(tmp_path, raw=b""))
+
+
+def test_bytes_that_are_not_utf8_stop_the_load_and_write_nothing(tmp_path):
+    path = csv_file(tmp_path, raw=(HEADER + "\n" + ALICE + "\n").encode() + b"2,Bj\xf6rn,x\n")
+
+    with pytest.raises(CsvImportError, match="not valid UTF-8"):
+        users_load_csv(path=path)
+    assert not User.objects.exists()
