@@ -1,0 +1,78 @@
+"""JSON views of the user lookup: thin wrappers that parse, call a selector, shape.
+
+``GET /users/`` answers a plain JSON array, paginated by ``page`` / ``page_size``
+with an RFC 8288 ``Link`` header (``next`` / ``prev``) and ``X-Total-Count``.
+Bad input is a 400 with ``{"error": "..."}``; an unknown user a 404 likewise.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.http import HttpRequest, JsonResponse, QueryDict
+from django.views.decorators.http import require_GET
+
+from accounts.lookup import user_as_dict, user_get, user_list
+
+
+class BadQuery(Exception):
+    """A query parameter the API cannot use; its message is the client's error text."""
+
+
+@require_GET
+def user_list_api(request: HttpRequest) -> JsonResponse:
+    """Users matching ``?id=`` (exact) and ``?name=`` (case-insensitive substring), one page."""
+    try:
+        page_number = _positive_int(request.GET, "page", default=1)
+        page_size = _positive_int(request.GET, "page_size", default=settings.USERS_PAGE_SIZE)
+        if page_size > settings.USERS_MAX_PAGE_SIZE:
+            raise BadQuery(f"page_size must be at most {settings.USERS_MAX_PAGE_SIZE}")
+        paginator = Paginator(
+            user_list(user_id=request.GET.get("id") or None, name=request.GET.get("name")),
+            page_size,
+        )
+        if paginator.count and page_number > paginator.num_pages:
+            raise BadQuery(f"page {page_number} is beyond the last page ({paginator.num_pages})")
+    except BadQuery as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    page = paginator.get_page(page_number) if paginator.count else None
+    users = [user_as_dict(user) for user in page.object_list] if page else []
+    response = JsonResponse(users, safe=False, json_dumps_params={"ensure_ascii": False})
+    response["X-Total-Count"] = str(paginator.count)
+    links = []
+    if page and page.has_next():
+        links.append(f'<{_page_url(request, page.next_page_number())}>; rel="next"')
+    if page and page.has_previous():
+        links.append(f'<{_page_url(request, page.previous_page_number())}>; rel="prev"')
+    if links:
+        response["Link"] = ", ".join(links)
+    return response
+
+
+@require_GET
+def user_detail_api(request: HttpRequest, user_id: str) -> JsonResponse:
+    """One user by exact ``user_id``, or 404."""
+    user = user_get(user_id=user_id)
+    if user is None:
+        return JsonResponse({"error": f"user {user_id!r} not found"}, status=404)
+    return JsonResponse(user_as_dict(user), json_dumps_params={"ensure_ascii": False})
+
+
+def _positive_int(query: QueryDict, name: str, *, default: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadQuery(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise BadQuery(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def _page_url(request: HttpRequest, page_number: int) -> str:
+    """This request's absolute URL with ``page`` replaced, the other parameters kept."""
+    query = request.GET.copy()
+    query["page"] = str(page_number)
+    return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
