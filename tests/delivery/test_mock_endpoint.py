@@ -1,0 +1,188 @@
+"""The mock endpoint over real HTTP: validation, signatures, duplicate counting, faults."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+import requests
+
+from delivery.transport import request_headers
+
+SECRET = "whsec_c2VjcmV0LWJ5dGVzLWZvci10aGUtdGVzdHMtMTIzNDU2"
+
+
+def valid_body(**overrides) -> dict:
+    body = {
+        "id": str(uuid.uuid4()),
+        "date": "2026-11-22",
+        "category": "tip",
+        "title": "Drink water",
+        "message": "A glass before each meal.",
+        "generated_by": "offline",
+        "user": {"id": "1", "name": "Alice Smith", "email": "alice@example.com"},
+    }
+    body.update(overrides)
+    return body
+
+
+def post(url: str, body: dict, *, secret: str = "", key: str | None = None) -> requests.Response:
+    raw = json.dumps(body).encode()
+    headers = request_headers(notification_id=key or body.get("id", ""), body=raw, secret=secret)
+    return requests.post(url, data=raw, headers=headers, timeout=5)
+
+
+def test_a_valid_notification_is_accepted_and_recorded(endpoint):
+    body = valid_body()
+
+    assert post(endpoint.url, body).status_code == 200
+
+    report = requests.get(endpoint.url, timeout=5).json()
+    assert (report["count"], report["unique"], report["duplicates"]) == (1, 1, 0)
+    assert report["received"][0]["body"] == body
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({k: v for k, v in valid_body().items() if k != "title"}, "missing ['title']"),
+        (valid_body(extra=1), "unexpected ['extra']"),
+        (valid_body(id="not-a-uuid"), "id is not a UUID"),
+        (valid_body(date="22/11/2026"), "date"),
+        (valid_body(category="spam"), "category"),
+        (valid_body(message=""), "message"),
+        (valid_body(user={"id": "1", "name": "A"}), "user must be an object"),
+        ([1, 2], "not a JSON object"),
+    ],
+)
+def test_a_body_off_the_wire_format_is_refused_with_a_reason(endpoint, body, reason):
+    raw = json.dumps(body).encode()
+    response = requests.post(
+        endpoint.url, data=raw, headers={"Idempotency-Key": str(uuid.uuid4())}, timeout=5
+    )
+
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+
+
+def test_idempotency_key_must_match_the_id(endpoint):
+    response = post(endpoint.url, valid_body(), key=str(uuid.uuid4()))
+
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()["error"]
+
+
+def test_a_correct_signature_is_accepted(endpoint):
+    endpoint.app.secret = SECRET
+
+    assert post(endpoint.url, valid_body(), secret=SECRET).status_code == 200
+
+
+@pytest.mark.parametrize("secret", ["", "whsec_b3RoZXItc2VjcmV0", "plain-other"])
+def test_a_missing_or_wrong_signature_is_refused(endpoint, secret):
+    endpoint.app.secret = SECRET
+
+    response = post(endpoint.url, valid_body(), secret=secret)
+
+    assert response.status_code == 401
+
+
+def test_an_old_timestamp_is_refused(endpoint, monkeypatch):
+    endpoint.app.secret = SECRET
+    monkeypatch.setattr(time, "time", lambda: 1_000_000_000.0)
+    body = valid_body()
+    raw = json.dumps(body).encode()
+    headers = request_headers(notification_id=body["id"], body=raw, secret=SECRET)
+    monkeypatch.undo()
+
+    response = requests.post(endpoint.url, data=raw, headers=headers, timeout=5)
+
+    assert response.status_code == 401
+    assert "timestamp" in response.json()["error"]
+
+
+def test_duplicates_are_counted_by_idempotency_key(endpoint):
+    body = valid_body()
+    post(endpoint.url, body)
+    post(endpoint.url, body)
+    post(endpoint.url, valid_body())
+
+    report = requests.get(endpoint.url, params={"summary": 1}, timeout=5).json()
+
+    assert report == {"count": 3, "accepted": 3, "unique": 2, "duplicates": 1}
+
+
+def test_a_refused_attempt_is_not_a_duplicate(endpoint):
+    endpoint.app.faults.status = 503
+    body = valid_body()
+    post(endpoint.url, body)
+    endpoint.app.faults.status = None
+    post(endpoint.url, body)
+
+    report = requests.get(endpoint.url, params={"summary": 1}, timeout=5).json()
+
+    assert report == {"count": 2, "accepted": 1, "unique": 1, "duplicates": 0}
+
+
+def test_delete_resets(endpoint):
+    post(endpoint.url, valid_body())
+
+    requests.delete(endpoint.url, timeout=5)
+
+    assert requests.get(endpoint.url, timeout=5).json()["count"] == 0
+
+
+def test_fixed_status_with_retry_after(endpoint):
+    endpoint.app.faults.status = 429
+    endpoint.app.faults.retry_after = "7"
+
+    response = post(endpoint.url, valid_body())
+
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "7"
+
+
+def test_fail_rate_answers_503_for_about_that_fraction(endpoint):
+    endpoint.app.faults.fail_rate = 0.5
+    with requests.Session() as session:
+        statuses = [
+            session.post(
+                endpoint.url,
+                data=json.dumps(body := valid_body()),
+                headers={"Idempotency-Key": body["id"]},
+                timeout=5,
+            ).status_code
+            for _ in range(200)
+        ]
+
+    assert 60 < statuses.count(503) < 140
+    assert set(statuses) == {200, 503}
+
+
+def test_latency_is_added(endpoint):
+    endpoint.app.faults.latency_ms = 200
+    started = time.monotonic()
+
+    post(endpoint.url, valid_body())
+
+    assert time.monotonic() - started >= 0.2
+
+
+def test_unknown_path_is_404(endpoint):
+    assert (
+        requests.get(endpoint.url.replace("/notifications", "/other"), timeout=5).status_code == 404
+    )
+
+
+def test_the_command_serves_on_the_port_it_announces(manage_py):
+    process = manage_py("mock_endpoint", "--port", "0", "--status", "202")
+    line = process.stdout.readline()
+    url = line.split()[-1]
+    try:
+        body = valid_body()
+        assert post(url, body).status_code == 202
+    finally:
+        process.terminate()
+        process.wait(10)
