@@ -1,12 +1,14 @@
-"""Fixtures for the operations tests: a day of notifications in every status."""
+"""Fixtures for the operations tests: a day of notifications in every status, the mock endpoint."""
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 
 import pytest
 from django.utils import timezone
 
+from delivery.mock_endpoint import Faults, MockEndpointApp, MockEndpointThread
 from outbox.models import DailyNotification
 from tests.factories import notification_create, user_create
 
@@ -47,3 +49,16 @@ def notifications_by_status(db: None) -> dict[str, DailyNotification]:
             generated_by="openai:gpt-4o-mini",
         ),
     }
+
+
+@pytest.fixture
+def mock_endpoint(settings) -> Iterator[MockEndpointThread]:
+    """The project's mock endpoint on a free local port (20 ms per answer), NOTIFICATIONS_URL aimed at it.
+
+    The latency keeps a delivery run busy long enough for two runs to overlap.
+    """
+    server = MockEndpointThread(MockEndpointApp(faults=Faults(latency_ms=20), seed=5)).start()
+    settings.NOTIFICATIONS_URL = server.url
+    settings.NOTIFICATIONS_SIGNING_SECRET = ""
+    yield server
+    server.stop()

@@ -1,0 +1,113 @@
+"""The functions django-q2 runs: today's generate, a time-bounded deliver, harmless overlaps."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import override_settings
+
+from delivery import tasks
+from outbox.models import DailyNotification
+from tests.factories import notification_create, users_create
+
+Status = DailyNotification.Status
+# 23:30 UTC on the 22nd is already the 23rd in Auckland (UTC+13 in November).
+LATE_EVENING_UTC = datetime.datetime(2026, 11, 22, 23, 30, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def fixed_now(monkeypatch):
+    monkeypatch.setattr("django.utils.timezone.now", lambda: LATE_EVENING_UTC)
+
+
+@pytest.mark.django_db
+@override_settings(TIME_ZONE="Pacific/Auckland", OPENAI_API_KEY="")
+def test_generate_task_writes_today_in_time_zone_at_run_time(fixed_now):
+    users_create(4)
+    tasks.notifications_generate_today()
+    dates = set(DailyNotification.objects.values_list("date", flat=True))
+    assert dates == {datetime.date(2026, 11, 23)}
+    assert DailyNotification.objects.count() == 4
+
+
+@pytest.mark.django_db
+@override_settings(OPENAI_API_KEY="")
+def test_generate_task_run_twice_writes_nothing_new():
+    users_create(3)
+    tasks.notifications_generate_today()
+    tasks.notifications_generate_today()
+    assert DailyNotification.objects.count() == 3
+
+
+def test_deliver_task_is_bounded_by_the_setting(monkeypatch, settings):
+    settings.PIPELINE_DELIVER_MAX_SECONDS = 7
+    calls = []
+    monkeypatch.setattr(tasks, "call_command", lambda *args, **kwargs: calls.append(args))
+    tasks.notifications_deliver_due()
+    assert calls == [("runpipeline", "deliver", "--max-seconds", "7")]
+
+
+def test_deliver_task_bound_stays_below_the_cluster_timeout(settings):
+    assert settings.Q_CLUSTER["timeout"] > settings.PIPELINE_DELIVER_MAX_SECONDS
+    assert settings.Q_CLUSTER["timeout"] < settings.Q_CLUSTER["retry"]
+    assert settings.Q_CLUSTER["catch_up"] is False
+
+
+@pytest.mark.django_db
+def test_deliver_task_delivers_due_rows(mock_endpoint):
+    for user in users_create(5):
+        notification_create(user=user)
+    summary = tasks.notifications_deliver_due()
+    assert summary.startswith("delivered 5,")
+    assert DailyNotification.objects.filter(status=Status.DELIVERED).count() == 5
+    assert mock_endpoint.app.recorder.accepted == 5
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_scheduled_and_manual_deliver_at_once_send_each_notification_once(mock_endpoint, settings):
+    settings.NOTIFICATIONS_BATCH_SIZE = 5
+    settings.NOTIFICATIONS_CONCURRENCY = 2
+    notifications = [notification_create(user=user) for user in users_create(80)]
+    start = threading.Barrier(2)
+    summaries: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def scheduled() -> str:
+        return tasks.notifications_deliver_due()
+
+    def manual() -> str:
+        out = io.StringIO()
+        call_command("runpipeline", "deliver", "--batch-size", "5", stdout=out)
+        return out.getvalue().strip()
+
+    def run(name: str, job) -> None:
+        try:
+            start.wait()
+            summaries[name] = job()
+        except BaseException as error:  # re-raised by the assertions below, in the test thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run, args=("scheduled", scheduled)),
+        threading.Thread(target=run, args=("manual", manual)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert not errors
+    recorder = mock_endpoint.app.recorder
+    assert recorder.accepted_keys == {str(n.pk) for n in notifications}
+    assert (recorder.accepted, recorder.duplicates) == (80, 0)
+    assert DailyNotification.objects.filter(status=Status.DELIVERED).count() == 80
+    # Both runs really overlapped: each delivered part of the batch.
+    assert all(not summary.startswith("delivered 0,") for summary in summaries.values())
