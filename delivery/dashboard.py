@@ -184,7 +184,7 @@ def dashboard_stats(
 
 def chart_build(*, days: list[DayCounts], width: int = 720, height: int = 220) -> Chart:
     """Bars of delivered (left) and failed (right) per day, scaled to the busiest day."""
-    top, bottom, left = 10.0, 30.0, 10.0
+    top, bottom, left = 22.0, 30.0, 10.0  # top leaves room for the legend line
     baseline = height - bottom
     usable = baseline - top
     max_value = max([day.delivered for day in days] + [day.failed for day in days] + [0])
