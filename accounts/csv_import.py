@@ -86,9 +86,7 @@ _MAX_LENGTHS = {
     "health_goals": 200,
     "timezone": 64,
 }
-_LIMITS_BY_INDEX = tuple(
-    (index, _MAX_LENGTHS[name]) for index, name in enumerate(CSV_COLUMNS) if name in _MAX_LENGTHS
-)
+_SHORTEST_LIMIT = min(_MAX_LENGTHS.values())
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _WHOLE = re.compile(r"[0-9]+")
 _ONE_DECIMAL = Decimal("0.1")
@@ -422,8 +420,9 @@ def _row_parse(fields: list[str], *, columns: tuple[str, ...]) -> tuple:
     """The row's values in column order, typed; raises ``_RowInvalid`` with the first problem."""
     if len(fields) != len(columns):
         raise _RowInvalid(f"expected {len(columns)} fields, got {len(fields)}")
-    if not all(fields[:9]) or any(len(fields[index]) > limit for index, limit in _LIMITS_BY_INDEX):
-        _fields_explain(fields, columns=columns)
+    # Cheap C-level tests first; the field-by-field walk only for rows that may fail it.
+    if not all(fields[:9]) or max(map(len, fields)) > _SHORTEST_LIMIT:
+        _fields_check(fields, columns=columns)
     user_id, name, email, signup_date, age, height_cm, weight_kg, activity, goals = fields[:9]
     if not _PLAIN_EMAIL.fullmatch(email):
         try:
@@ -446,8 +445,8 @@ def _row_parse(fields: list[str], *, columns: tuple[str, ...]) -> tuple:
     return values
 
 
-def _fields_explain(fields: list[str], *, columns: tuple[str, ...]) -> None:
-    """Raise ``_RowInvalid`` for the first empty required or over-long field."""
+def _fields_check(fields: list[str], *, columns: tuple[str, ...]) -> None:
+    """Raise ``_RowInvalid`` for the first empty required or over-long field, if any."""
     for name, value in zip(columns, fields, strict=True):
         if not value and name != OPTIONAL_COLUMN:
             raise _RowInvalid(f"{name} is empty")

@@ -155,6 +155,7 @@ def test_a_record_spanning_lines_is_reported_at_its_first_line(tmp_path):
         (BOB.replace("Bob Johnson", ""), "name is empty"),
         (BOB.replace(",Low,", ", ,"), "activity_level is empty"),
         ("2" + "x" * 64 + BOB[1:], "user_id is longer than 64 characters"),
+        (BOB.replace(",Low,", "," + "L" * 51 + ","), "activity_level is longer than 50 characters"),
     ],
 )
 def test_a_bad_row_is_reported_with_its_line_and_skipped(tmp_path, row, reason):
@@ -163,6 +164,12 @@ def test_a_bad_row_is_reported_with_its_line_and_skipped(tmp_path, row, reason):
     assert reasons(report) == [f"line 3: {reason}"]
     assert report.summary() == "created 1, updated 0, unchanged 0, skipped 1"
     assert list(User.objects.values_list("user_id", flat=True)) == ["1"]
+
+
+def test_long_fields_within_their_limits_load(tmp_path):
+    users_load_csv(path=csv_file(tmp_path, ALICE.replace("Alice Smith", "A" * 200)))
+
+    assert User.objects.get(user_id="1").name == "A" * 200
 
 
 def test_a_duplicate_id_is_reported_with_the_line_first_seen_and_the_first_row_wins(tmp_path):
