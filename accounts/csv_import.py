@@ -421,7 +421,7 @@ def _row_parse(fields: list[str], *, columns: tuple[str, ...]) -> tuple:
     if len(fields) != len(columns):
         raise _RowInvalid(f"expected {len(columns)} fields, got {len(fields)}")
     # Cheap C-level tests first; the field-by-field walk only for rows that may fail it.
-    if not all(fields[:9]) or max(map(len, fields)) > _SHORTEST_LIMIT:
+    if not all(fields[:9]) or max(map(len, fields)) > _SHORTEST_LIMIT or "\x00" in "".join(fields):
         _fields_check(fields, columns=columns)
     user_id, name, email, signup_date, age, height_cm, weight_kg, activity, goals = fields[:9]
     if not _PLAIN_EMAIL.fullmatch(email):
@@ -450,6 +450,9 @@ def _fields_check(fields: list[str], *, columns: tuple[str, ...]) -> None:
     for name, value in zip(columns, fields, strict=True):
         if not value and name != OPTIONAL_COLUMN:
             raise _RowInvalid(f"{name} is empty")
+        if "\x00" in value:
+            # PostgreSQL text cannot hold NUL; refuse it on every database alike.
+            raise _RowInvalid(f"{name} contains a NUL character")
         limit = _MAX_LENGTHS.get(name)
         if limit is not None and len(value) > limit:
             raise _RowInvalid(f"{name} is longer than {limit} characters")

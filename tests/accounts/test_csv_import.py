@@ -156,6 +156,7 @@ def test_a_record_spanning_lines_is_reported_at_its_first_line(tmp_path):
         (BOB.replace(",Low,", ", ,"), "activity_level is empty"),
         ("2" + "x" * 64 + BOB[1:], "user_id is longer than 64 characters"),
         (BOB.replace(",Low,", "," + "L" * 51 + ","), "activity_level is longer than 50 characters"),
+        (BOB.replace("Bob", "B\x00b"), "name contains a NUL character"),
     ],
 )
 def test_a_bad_row_is_reported_with_its_line_and_skipped(tmp_path, row, reason):
