@@ -27,6 +27,19 @@ from outbox.models import DailyNotification
 TABLE = DailyNotification._meta.db_table
 PENDING = DailyNotification.Status.PENDING.value
 SENDING = DailyNotification.Status.SENDING.value
+# What sending needs of a claimed row; the rest (timestamps, profile) is not loaded.
+PAYLOAD_FIELDS = (
+    "id",
+    "date",
+    "category",
+    "title",
+    "body",
+    "generated_by",
+    "attempts",
+    "user__user_id",
+    "user__name",
+    "user__email",
+)
 # Rows per settle statement: five parameters a row stays far below SQLite's limit.
 SETTLE_CHUNK = 1000
 
@@ -142,7 +155,11 @@ def notifications_claim(
         return Claim(lease=lease, notifications=[])
     rows: list[DailyNotification] = []
     for chunk in chunked(ids, SETTLE_CHUNK):
-        rows.extend(DailyNotification.objects.filter(id__in=chunk).select_related("user"))
+        rows.extend(
+            DailyNotification.objects.filter(id__in=chunk)
+            .select_related("user")
+            .only(*PAYLOAD_FIELDS)
+        )
     return Claim(lease=lease, notifications=rows)
 
 
