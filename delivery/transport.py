@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from django.utils import timezone
 from requests.adapters import HTTPAdapter
 
@@ -145,7 +146,9 @@ class HttpTransport(Transport):
                 raw = response.raw.read(RESPONSE_READ_BYTES, decode_content=True) or b""
             finally:
                 response.close()
-        except requests.RequestException as error:
+        # Reading the body straight from urllib3 raises its own errors (a read
+        # timeout, a connection cut mid-body): network errors all the same.
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             return SendResult(
                 notification_id=notification.id,
                 started_at=started_at,

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from delivery.claims import (
@@ -129,6 +129,10 @@ class DeliveryWorker:
                 if not (may_claim and forever):
                     break
                 self.stop.wait(IDLE_SECONDS)
+                # A worker that polls for days must survive a database restart
+                # (never inside a caller's transaction, whose connection it would break).
+                if not connection.in_atomic_block:
+                    close_old_connections()
         finally:
             self.abort.set()
             self.executor.shutdown(wait=True, cancel_futures=True)

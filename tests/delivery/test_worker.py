@@ -314,3 +314,29 @@ def test_nothing_is_deleted(deliver, endpoint):
 
     assert set(DailyNotification.objects.values_list("id", flat=True)) == ids
     assert uuid.UUID(str(next(iter(ids))))  # ids are the rows' UUIDs
+
+
+def test_a_body_cut_short_is_a_network_error_not_a_crash(deliver, settings):
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    settings.NOTIFICATIONS_URL = f"http://127.0.0.1:{listener.getsockname()[1]}/notifications"
+    settings.NOTIFICATIONS_BACKOFF_SECONDS = 60.0
+
+    def answer_then_hang_up() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\ncut")
+
+    server = threading.Thread(target=answer_then_hang_up, daemon=True)
+    server.start()
+    notification = notification_create()
+
+    deliver(concurrency=1)
+
+    server.join(5)
+    listener.close()
+    notification.refresh_from_db()
+    assert notification.status == Status.PENDING
+    assert DeliveryAttempt.objects.get().http_status is None
