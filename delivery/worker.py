@@ -163,7 +163,6 @@ class DeliveryWorker:
 
     def settle(self, batch: Batch) -> None:
         """Wait for a batch's sends, then log every attempt and write every row's state in bulk."""
-        now = timezone.now()
         sent: list[tuple[DailyNotification, SendResult]] = []
         unsent: list = []
         for notification, future in zip(batch.claim.notifications, batch.futures, strict=True):
@@ -172,6 +171,8 @@ class DeliveryWorker:
                 unsent.append(notification.id)
             else:
                 sent.append((notification, result))
+        # Backoff counts from now, when the batch's last answer is in.
+        now = timezone.now()
         settlements = [
             self.settlement(notification, result, now=now) for notification, result in sent
         ]
