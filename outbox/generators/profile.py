@@ -21,8 +21,12 @@ _BLANKS = re.compile(r"\s+")
 
 def clean_text(value: object, *, max_chars: int) -> str:
     """``value`` as one line of printable text of at most ``max_chars`` characters."""
+    text = str(value)
+    if text.isascii() and text.isprintable():
+        # The common case, and the hot path when generating for many users.
+        return " ".join(text.split())[:max_chars].strip()
     text = "".join(
-        " " if unicodedata.category(char).startswith(("C", "Z")) else char for char in str(value)
+        " " if unicodedata.category(char).startswith(("C", "Z")) else char for char in text
     )
     return _BLANKS.sub(" ", text).strip()[:max_chars].strip()
 
