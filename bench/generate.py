@@ -1,0 +1,458 @@
+"""Benchmark ``notifications_generate`` against the database driver alone, and the OpenAI path.
+
+    .venv/bin/python bench/generate.py                      # 100,000 users, both databases
+    .venv/bin/python bench/generate.py --users 10000        # a quick run
+    .venv/bin/python bench/generate.py --memory-check       # peak RSS at 100,000 vs 1,000,000 users
+    .venv/bin/python bench/generate.py --databases sqlite   # skip PostgreSQL
+
+1. Offline generator, for each database: a fresh database (a temporary SQLite
+   file; ``bench_generate`` dropped and re-created on the PostgreSQL server of
+   ``BENCH_POSTGRES_URL``, default ``postgres://postgres@127.0.0.1:5432/postgres``),
+   migrated, ``--users`` users inserted with the raw driver. Then, each in its own
+   subprocess so the figures are the work alone: ``notifications_generate`` for
+   one date (rows/s, peak RSS), and the raw driver inserting the very same rows
+   into the emptied table (sqlite3 ``executemany``; psycopg ``executemany`` and
+   ``COPY``). Target: generation at least 0.3x the raw driver's rows/s.
+2. OpenAI generator against a local fake API (an asyncio server in its own
+   process answering every chat completion after 200 ms with valid structured
+   JSON), ``--openai-users`` users at ``--concurrency`` 32: users/s against the
+   bound concurrency / latency = 160/s. Target: at least 80% of the bound.
+3. With ``--memory-check``: generation's peak RSS at ``--users`` and at
+   ``--memory-users`` (1,000,000) on SQLite. Target: within 20%.
+
+Peak memory is the generating subprocess's ``ru_maxrss``, Python and Django included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+BENCH_DB = "bench_generate"
+DATE = datetime.date(2026, 11, 22)
+RATIO_TARGET = 0.3
+OPENAI_TARGET = 0.8
+FLATNESS_TARGET = 0.20
+USER_COLUMNS = (
+    "user_id",
+    "name",
+    "email",
+    "signup_date",
+    "age",
+    "height_cm",
+    "weight_kg",
+    "activity_level",
+    "health_goals",
+    "timezone",
+)
+NOTIFICATION_COLUMNS = (
+    "id",
+    "user_id",
+    "date",
+    "category",
+    "title",
+    "body",
+    "generated_by",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "lease_expires_at",
+    "last_error",
+    "delivered_at",
+    "created_at",
+    "updated_at",
+)
+
+
+# --- the parent: fresh databases, subprocesses, the report ------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--openai-users", type=int, default=2_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--latency-ms", type=int, default=200)
+    parser.add_argument("--memory-check", action="store_true")
+    parser.add_argument("--memory-users", type=int, default=1_000_000)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args, _ = parser.parse_known_args()
+    if args.worker:
+        worker_main()
+        return
+
+    databases = [name.strip() for name in args.databases.split(",") if name.strip()]
+    print(f"generate benchmark: {args.users:,} users, date {DATE}", flush=True)
+    for database in databases:
+        with fresh_database(database) as url:
+            offline_compare(database=database, url=url, users=args.users)
+    with fresh_database("sqlite") as url:
+        openai_throughput(
+            url=url,
+            users=args.openai_users,
+            concurrency=args.concurrency,
+            latency=args.latency_ms / 1000,
+        )
+    if args.memory_check:
+        memory_flatness(small=args.users, large=args.memory_users)
+
+
+class fresh_database:
+    """A context manager yielding the ``DATABASE_URL`` of a new, migrated, empty database."""
+
+    def __init__(self, flavour: str) -> None:
+        self.flavour = flavour
+        self.cleanup: list = []
+
+    def __enter__(self) -> str:
+        if self.flavour == "sqlite":
+            directory = tempfile.TemporaryDirectory(prefix="bench-generate-")
+            self.cleanup.append(directory.cleanup)
+            url = f"sqlite:///{directory.name}/bench.sqlite3"
+        elif self.flavour == "postgres":
+            import psycopg
+
+            server = os.environ.get(
+                "BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+            )
+            with psycopg.connect(server, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+                conn.execute(f"CREATE DATABASE {BENCH_DB}")
+            self.cleanup.append(lambda: drop_postgres(server))
+            url = server.rsplit("/", 1)[0] + f"/{BENCH_DB}"
+        else:
+            raise SystemExit(f"unknown database {self.flavour!r}: use sqlite or postgres")
+        run_worker("migrate", url=url)
+        return url
+
+    def __exit__(self, *exc_info: object) -> None:
+        for step in reversed(self.cleanup):
+            step()
+
+
+def drop_postgres(server: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+
+
+def run_worker(step: str, *, url: str, env: dict[str, str] | None = None, **options) -> dict:
+    """Run one step in a fresh process; its figures come back as the last stdout line (JSON)."""
+    command = [sys.executable, __file__, "--worker", step]
+    for key, value in options.items():
+        command += [f"--{key.replace('_', '-')}", str(value)]
+    process_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "settings.development",
+        "DJANGO_DEBUG": "0",
+        "DATABASE_URL": url,
+        "LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    done = subprocess.run(
+        command, cwd=PROJECT_DIR, env=process_env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"worker {step} failed:\n{done.stderr}")
+    lines = done.stdout.strip().splitlines()
+    return json.loads(lines[-1]) if lines else {}
+
+
+def offline_compare(*, database: str, url: str, users: int) -> None:
+    print(f"\n[{database}] offline generator vs raw driver, {users:,} users", flush=True)
+    run_worker("users", url=url, users=users)
+    generated = run_worker("generate", url=url, generator="offline", concurrency=1)
+    raw = run_worker("raw", url=url)
+    rate = generated["rows"] / generated["seconds"]
+    print(
+        f"  notifications_generate: {generated['rows']:,} rows in {generated['seconds']:.2f}s "
+        f"= {rate:,.0f} rows/s, peak RSS {generated['maxrss_mb']:.0f} MB"
+    )
+    for method, seconds in raw["methods"].items():
+        raw_rate = raw["rows"] / seconds
+        ratio = rate / raw_rate
+        verdict = "ok" if ratio >= RATIO_TARGET else "BELOW TARGET"
+        print(
+            f"  raw {method:<28} {raw['rows']:,} rows in {seconds:.2f}s = {raw_rate:,.0f} rows/s"
+            f"  -> ratio {ratio:.2f}x (target >= {RATIO_TARGET}x: {verdict})"
+        )
+
+
+def openai_throughput(*, url: str, users: int, concurrency: int, latency: float) -> None:
+    bound = concurrency / latency
+    print(
+        f"\n[openai] {users:,} users, concurrency {concurrency}, fake API latency "
+        f"{latency * 1000:.0f} ms: bound {bound:.0f} users/s",
+        flush=True,
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            "fake-openai",
+            "--latency-ms",
+            str(round(latency * 1000)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(server.stdout.readline())
+        run_worker("users", url=url, users=users)
+        generated = run_worker(
+            "generate",
+            url=url,
+            generator="openai",
+            concurrency=concurrency,
+            env={
+                "OPENAI_API_KEY": "bench",
+                "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+                "OPENAI_MAX_RETRIES": "0",
+                "OPENAI_TIMEOUT_SECONDS": "10",
+            },
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    rate = generated["rows"] / generated["seconds"]
+    share = rate / bound
+    verdict = "ok" if share >= OPENAI_TARGET else "BELOW TARGET"
+    print(
+        f"  {generated['rows']:,} rows ({generated['fallback']} fallback) in "
+        f"{generated['seconds']:.2f}s = {rate:,.1f} users/s = {share:.0%} of the bound "
+        f"(target >= {OPENAI_TARGET:.0%}: {verdict}), peak RSS {generated['maxrss_mb']:.0f} MB, "
+        f"process CPU {generated['cpu_seconds']:.1f}s"
+    )
+
+
+def memory_flatness(*, small: int, large: int) -> None:
+    print(f"\n[memory] peak RSS of generation at {small:,} vs {large:,} users (SQLite)", flush=True)
+    peaks = {}
+    for users in (small, large):
+        with fresh_database("sqlite") as url:
+            run_worker("users", url=url, users=users)
+            generated = run_worker("generate", url=url, generator="offline", concurrency=1)
+        peaks[users] = generated["maxrss_mb"]
+        print(
+            f"  {users:>9,} users: peak RSS {generated['maxrss_mb']:.0f} MB "
+            f"({generated['rows'] / generated['seconds']:,.0f} rows/s)",
+            flush=True,
+        )
+    growth = peaks[large] / peaks[small] - 1
+    verdict = "ok" if growth <= FLATNESS_TARGET else "NOT FLAT"
+    print(f"  growth {growth:+.1%} (target within {FLATNESS_TARGET:.0%}: {verdict})")
+
+
+# --- the workers: one step each, in their own process -----------------------
+
+
+def worker_main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--worker", required=True)
+    parser.add_argument("--users", type=int, default=0)
+    parser.add_argument("--generator", default="offline")
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--latency-ms", type=float, default=200)
+    args = parser.parse_args()
+    if args.worker == "fake-openai":
+        asyncio.run(fake_openai_serve(latency=args.latency_ms / 1000))
+        return
+    sys.path.insert(0, str(PROJECT_DIR))
+    import django
+
+    django.setup()
+    figures = {
+        "migrate": worker_migrate,
+        "users": lambda: worker_users(args.users),
+        "generate": lambda: worker_generate(args.generator, args.concurrency),
+        "raw": worker_raw,
+    }[args.worker]()
+    print(json.dumps(figures or {}))
+
+
+def worker_migrate() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def users_rows(count: int):
+    """``count`` varied user rows, generated lazily (a million never sit in memory)."""
+    randomness = random.Random(count)
+    levels = ("Low", "Moderate", "High")
+    goals = (
+        "Weight Loss",
+        "Heart Health",
+        "Muscle Gain",
+        "Overall Wellness",
+        "Diabetes Management",
+        "Endurance Training",
+        "Healthy Aging",
+        "Stress Reduction",
+        "Weight Maintenance",
+        "Flexibility",
+    )
+    for number in range(1, count + 1):
+        yield (
+            str(number),
+            f"User {number}",
+            f"user{number}@example.com",
+            "2021-01-01",
+            randomness.randint(18, 85),
+            randomness.randint(150, 200),
+            randomness.randint(45, 130),
+            randomness.choice(levels),
+            randomness.choice(goals),
+            "",
+        )
+
+
+def worker_users(count: int) -> None:
+    from django.db import connection, transaction
+
+    columns = ", ".join(USER_COLUMNS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor
+        if connection.vendor == "postgresql":
+            with raw.copy(f"COPY accounts_user ({columns}) FROM STDIN") as copy:
+                for row in users_rows(count):
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(USER_COLUMNS))
+            raw.executemany(
+                f"INSERT INTO accounts_user ({columns}) VALUES ({marks})", users_rows(count)
+            )
+
+
+def worker_generate(generator_name: str, concurrency: int) -> dict:
+    from outbox.generation import notifications_generate
+    from outbox.generators import generator_for
+
+    started = time.perf_counter()
+    summary = notifications_generate(
+        date=DATE, generator=generator_for(generator_name), concurrency=concurrency
+    )
+    seconds = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "rows": summary.created,
+        "fallback": summary.fallback,
+        "seconds": seconds,
+        "maxrss_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def worker_raw() -> dict:
+    """The generated rows read back, the table emptied, and the same rows inserted by the driver."""
+    from django.db import connection, transaction
+
+    columns = ", ".join(NOTIFICATION_COLUMNS)
+    table = "outbox_dailynotification"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {table}")
+        rows = cursor.fetchall()
+    methods: dict[str, float] = {}
+
+    def timed(name: str, insert) -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table}")
+        started = time.perf_counter()  # the commit is part of the insert, as for generation
+        with transaction.atomic(), connection.cursor() as cursor:
+            insert(cursor.cursor)
+        methods[name] = time.perf_counter() - started
+
+    if connection.vendor == "postgresql":
+        marks = ", ".join(["%s"] * len(NOTIFICATION_COLUMNS))
+
+        def executemany(raw) -> None:
+            raw.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+        def copy(raw) -> None:
+            with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as stream:
+                for row in rows:
+                    stream.write_row(row)
+
+        timed("psycopg executemany", executemany)
+        timed("psycopg COPY", copy)
+    else:
+        marks = ", ".join("?" * len(NOTIFICATION_COLUMNS))
+
+        def executemany(raw) -> None:
+            raw.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+        timed("sqlite3 executemany", executemany)
+    return {"rows": len(rows), "methods": methods}
+
+
+# --- the fake OpenAI API ----------------------------------------------------
+
+
+def completion_body() -> bytes:
+    content = json.dumps(
+        {"title": "Time for a walk", "message": "A ten-minute walk after lunch lifts energy."}
+    )
+    return json.dumps(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": 1763769600,
+            "model": "gpt-4o-mini",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": {"prompt_tokens": 120, "completion_tokens": 25, "total_tokens": 145},
+        }
+    ).encode()
+
+
+async def fake_openai_serve(*, latency: float) -> None:
+    """Answer every request after ``latency`` seconds, HTTP/1.1 keep-alive; print the port first."""
+    body = completion_body()
+    head = (
+        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                headers = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in headers.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                await asyncio.sleep(latency)
+                writer.write(head + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(connection, "127.0.0.1", 0, backlog=1024)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
