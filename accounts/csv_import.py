@@ -206,6 +206,8 @@ def users_load_csv(
     except _StrictRollback:
         load.report.created = load.report.updated = load.report.unchanged = 0
         load.report.rolled_back = True
+    # Duplicates are found after the first pass: put the kept errors back in file order.
+    load.report.errors.sort()
     logger.debug(
         "users loaded: %s",
         load.report.summary(),
