@@ -249,3 +249,48 @@ def test_paginator_caps_the_count_of_a_filtered_list(admin_client, monkeypatch):
         notification_create(user=user)
     response = admin_client.get(CHANGELIST + "?status__exact=pending")
     assert response.context["cl"].result_count == 5
+
+
+def test_date_hierarchy_runs_no_distinct_scan(admin_client, notifications_by_status):
+    with CaptureQueriesContext(connection) as captured:
+        response = admin_client.get(CHANGELIST)
+    assert response.status_code == 200
+    assert not [q for q in captured.captured_queries if "DISTINCT" in q["sql"]]
+    assert b"date__day=22" in response.content
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "kind", "expected"),
+    [
+        ("2025-12-30", "2026-01-02", "year", ["2025-01-01", "2026-01-01"]),
+        ("2025-11-15", "2026-01-02", "month", ["2025-11-01", "2025-12-01", "2026-01-01"]),
+        ("2026-02-27", "2026-03-01", "day", ["2026-02-27", "2026-02-28", "2026-03-01"]),
+    ],
+)
+def test_calendar_dates(first, last, kind, expected):
+    from delivery.admin import calendar_dates
+
+    result = calendar_dates(
+        datetime.date.fromisoformat(first),
+        datetime.date.fromisoformat(last),
+        kind=kind,
+        descending=False,
+    )
+    assert result == [datetime.date.fromisoformat(day) for day in expected]
+
+
+def test_search_by_name_part_finds_every_notification_of_the_user(admin_client):
+    alice = user_create(name="Alice Smith")
+    mine = [notification_create(user=alice, date=datetime.date(2026, 11, day)) for day in (20, 21)]
+    notification_create(user=user_create(name="Bob Jones"))
+    response = admin_client.get(CHANGELIST + "?q=smith")
+    assert set(response.context["cl"].result_list) == set(mine)
+
+
+def test_search_matching_many_users_falls_back_to_a_subquery(admin_client, monkeypatch):
+    monkeypatch.setattr("delivery.admin.SEARCH_USERS_CAP", 2)
+    users = users_create(4, name="Same Name")
+    for user in users:
+        notification_create(user=user)
+    response = admin_client.get(CHANGELIST + "?q=same")
+    assert len(response.context["cl"].result_list) == 4
