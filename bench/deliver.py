@@ -13,14 +13,15 @@ the same one for every figure of a setting. Two settings:
 
 For each setting, against the same endpoint:
 
-1. raw limit: ``--rows`` similar POSTs from the same number of threads, one
-   ``requests.Session`` per thread, no database (in this process);
-2. for each database, a fresh database (a temporary SQLite file; ``bench_deliver``
+1. for each database, a fresh database (a temporary SQLite file; ``bench_deliver``
    dropped and re-created on the server of ``BENCH_POSTGRES_URL``, default
    ``postgres://postgres@127.0.0.1:5432/postgres``) migrated and filled with
-   ``--rows`` users and pending notifications, then, in a subprocess of its own,
-   ``notifications_deliver`` end to end (rows/s, peak RSS);
-3. the naive loop (per row: ``requests.post``, then a single-row ``save()``,
+   ``--rows`` users and pending notifications; then the raw limit: ``--rows``
+   similar POSTs from the same number of threads, one ``requests.Session`` per
+   thread, no database (in this process, measured right before the next step);
+   then, in a subprocess of its own, ``notifications_deliver`` end to end
+   (rows/s, peak RSS);
+2. the naive loop (per row: ``requests.post``, then a single-row ``save()``,
    sequentially) on ``--naive-rows`` rows (500 by default) of the same database;
    its rows/s is extrapolated from that subset, and said so.
 
@@ -109,9 +110,6 @@ def run_setting(setting: Setting, *, args, databases: list[str]) -> list[tuple[s
     )
     verdicts = []
     with mock_endpoint(latency_ms=setting.latency_ms) as url:
-        raw = raw_limit(url=url, rows=args.rows, concurrency=setting.concurrency)
-        endpoint_reset(url)
-        print(f"  raw limit (Session per thread, no database): {raw:9.0f} rows/s")
         for database in databases:
             database_url = database_create(database)
             try:
@@ -122,6 +120,10 @@ def run_setting(setting: Setting, *, args, databases: list[str]) -> list[tuple[s
                     rows=args.rows,
                     naive_rows=args.naive_rows,
                 )
+                # Measured right before the run it is compared with: the machine's
+                # load drifts, and the ratio should compare like with like.
+                raw = raw_limit(url=url, rows=args.rows, concurrency=setting.concurrency)
+                endpoint_reset(url)
                 result = child(
                     "deliver",
                     database_url=database_url,
@@ -138,16 +140,17 @@ def run_setting(setting: Setting, *, args, databases: list[str]) -> list[tuple[s
                 endpoint_reset(url)
             finally:
                 database_drop(database, database_url)
+            print(f"  {database:<8} raw limit (Session per thread, no db): {raw:9.0f} rows/s")
             rate = result["delivered"] / result["seconds"]
             naive_rate = naive["rows"] / naive["seconds"]
             print(
-                f"  {database:<8} notifications_deliver: {rate:9.0f} rows/s "
+                f"  {database:<8} notifications_deliver:              {rate:9.0f} rows/s "
                 f"({result['delivered']:,} delivered in {result['seconds']:.2f}s, "
                 f"peak RSS {result['maxrss_mb']:.0f} MB; endpoint: {report['unique']:,} unique, "
                 f"{report['duplicates']} duplicates)"
             )
             print(
-                f"  {database:<8} naive loop:            {naive_rate:9.1f} rows/s "
+                f"  {database:<8} naive loop:                         {naive_rate:9.1f} rows/s "
                 f"(measured on {naive['rows']} rows, extrapolated)"
             )
             raw_ratio = rate / raw
