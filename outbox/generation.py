@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import QuerySet
 from django.db.models.constants import OnConflict
 from django.utils import timezone
@@ -29,11 +29,12 @@ from django.utils import timezone
 from accounts.models import User
 from outbox.categories import category_for
 from outbox.generators.base import FALLBACK_GENERATED_BY, NotificationGenerator, WriteRequest
+from outbox.generators.profile import PROFILE_FIELDS, UserProfile
 from outbox.models import DailyNotification
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1000
+CHUNK_SIZE = 2000
 PROGRESS_INTERVAL_SECONDS = 0.2
 
 ProgressCallback = Callable[[int, int | None], None]
@@ -76,25 +77,30 @@ def notifications_generate(
         users = User.objects.order_by("pk")
         if last_pk is not None:
             users = users.filter(pk__gt=last_pk)
-        chunk = list(users[: min(chunk_size, total - done)])
+        chunk = [
+            UserProfile(*values)
+            for values in users.values_list(*PROFILE_FIELDS)[: min(chunk_size, total - done)]
+        ]
         if not chunk:
             break  # users were deleted since counting
         # The chunk is every user whose key is in (after, upto]: its rows are a range
         # of the (user, date) unique index, cheaper to ask for than a list of keys.
-        chunk_rows = _rows_in_key_range(date=date, after=last_pk, upto=chunk[-1].pk)
-        last_pk = chunk[-1].pk
+        chunk_rows = _rows_in_key_range(date=date, after=last_pk, upto=chunk[-1].user_id)
+        last_pk = chunk[-1].user_id
         have_row = set(chunk_rows.values_list("user_id", flat=True))
         requests = [
-            WriteRequest(user=user, category=category_for(user_id=user.pk, date=date), date=date)
+            WriteRequest(
+                user=user, category=category_for(user_id=user.user_id, date=date), date=date
+            )
             for user in chunk
-            if user.pk not in have_row
+            if user.user_id not in have_row
         ]
         rows: list[NewRow] = []
         for request, text in generator.write_many(requests=requests, concurrency=concurrency):
             rows.append(
                 NewRow(
                     id=uuid.uuid4(),
-                    user_id=request.user.pk,
+                    user_id=request.user.user_id,
                     category=request.category,
                     title=text.title,
                     body=text.body,
@@ -165,6 +171,8 @@ def _rows_insert(*, rows: list[NewRow], date: datetime.date) -> None:
     """Insert ``rows`` for ``date`` in one statement, skipping users who have a row by now."""
     if not rows:
         return
+    # The connection itself, not the thread-local proxy: it is consulted for every value.
+    connection = connections[DEFAULT_DB_ALIAS]
     meta = DailyNotification._meta
     fields = meta.concrete_fields
     column = {field.attname: index for index, field in enumerate(fields)}

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from accounts.models import User
+from outbox.generators.profile import Profile
 
 FALLBACK_GENERATED_BY = "offline-fallback"
 
@@ -47,7 +47,7 @@ class GeneratedText:
 class WriteRequest:
     """One notification to write: whose, which category, for which date."""
 
-    user: User
+    user: Profile
     category: str
     date: datetime.date
 
@@ -58,7 +58,7 @@ class NotificationGenerator(ABC):
     name: str
 
     @abstractmethod
-    def write(self, *, user: User, category: str, date: datetime.date) -> GeneratedText:
+    def write(self, *, user: Profile, category: str, date: datetime.date) -> GeneratedText:
         """The text of ``user``'s ``category`` notification for ``date``.
 
         Never raises for one user's bad luck (a generator falls back instead);

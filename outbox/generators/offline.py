@@ -14,9 +14,8 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
-from accounts.models import User
 from outbox.generators.base import GeneratedText, NotificationGenerator
-from outbox.generators.profile import ProfileFacts, profile_facts
+from outbox.generators.profile import Profile, ProfileFacts, profile_facts
 
 TITLE_MAX_CHARS = 120
 
@@ -325,9 +324,9 @@ class OfflineGenerator(NotificationGenerator):
     def __init__(self, *, generated_by: str = "offline") -> None:
         self.generated_by = generated_by
 
-    def write(self, *, user: User, category: str, date: datetime.date) -> GeneratedText:
+    def write(self, *, user: Profile, category: str, date: datetime.date) -> GeneratedText:
         facts = profile_facts(user)
-        pick = _Picker(f"{user.pk}|{date.isoformat()}|{category}")
+        pick = _Picker(f"{user.user_id}|{date.isoformat()}|{category}")
         goal = goal_of(facts.health_goal)
         if category == "reminder":
             titles, body = REMINDER_TITLES, self._reminder(facts, goal, pick)

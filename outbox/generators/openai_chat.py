@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import openai
 
-from accounts.models import User
 from outbox.generators.base import (
     FALLBACK_GENERATED_BY,
     GeneratedText,
@@ -31,7 +30,7 @@ from outbox.generators.base import (
     WriteRequest,
 )
 from outbox.generators.offline import OfflineGenerator
-from outbox.generators.profile import profile_facts
+from outbox.generators.profile import Profile, profile_facts
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ class UnusableOutput(ValueError):
     """The model answered, but not with text we can send."""
 
 
-def user_message_for(*, user: User, category: str, date: datetime.date) -> str:
+def user_message_for(*, user: Profile, category: str, date: datetime.date) -> str:
     """The user message: the category, the date and the cleaned profile, as one JSON object."""
     facts = profile_facts(user)
     return json.dumps(
@@ -148,7 +147,7 @@ class OpenAIGenerator(NotificationGenerator):
         )
         self.fallback = OfflineGenerator(generated_by=FALLBACK_GENERATED_BY)
 
-    def write(self, *, user: User, category: str, date: datetime.date) -> GeneratedText:
+    def write(self, *, user: Profile, category: str, date: datetime.date) -> GeneratedText:
         try:
             title, body = self._ask(user=user, category=category, date=date)
         except (
@@ -166,10 +165,10 @@ class OpenAIGenerator(NotificationGenerator):
             reason = f"{type(error).__name__}: {error}"
             logger.warning(
                 "action=generation_fallback user=%s category=%s reason=%s",
-                user.pk,
+                user.user_id,
                 category,
                 reason,
-                extra={"action": "generation_fallback", "user_id": user.pk, "reason": reason},
+                extra={"action": "generation_fallback", "user_id": user.user_id, "reason": reason},
             )
             return self.fallback.write(user=user, category=category, date=date)
         return GeneratedText(title=title, body=body, generated_by=self.name)
@@ -195,7 +194,7 @@ class OpenAIGenerator(NotificationGenerator):
                 for future in futures:
                     future.cancel()
 
-    def _ask(self, *, user: User, category: str, date: datetime.date) -> tuple[str, str]:
+    def _ask(self, *, user: Profile, category: str, date: datetime.date) -> tuple[str, str]:
         completion = self.client.chat.completions.create(
             model=self.model,
             messages=[

@@ -8,15 +8,46 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
-
-from accounts.models import User
+from typing import Protocol
 
 NAME_MAX_CHARS = 60
 FIELD_MAX_CHARS = 80
 
 _BLANKS = re.compile(r"\s+")
+
+
+class Profile(Protocol):
+    """What a generator reads about a user: an ``accounts.User`` or a ``UserProfile``."""
+
+    user_id: str
+    name: str
+    age: int
+    height_cm: Decimal
+    weight_kg: Decimal
+    activity_level: str
+    health_goals: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserProfile:
+    """The profile fields of an ``accounts.User``, as generation reads them.
+
+    A plain value rather than a model instance: cheaper to build by the thousand,
+    and a generator running in a worker thread cannot trigger a query through it.
+    """
+
+    user_id: str
+    name: str
+    age: int
+    height_cm: Decimal
+    weight_kg: Decimal
+    activity_level: str
+    health_goals: str
+
+
+PROFILE_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(UserProfile))
 
 
 def clean_text(value: object, *, max_chars: int) -> str:
@@ -81,7 +112,7 @@ def age_band_of(age: int) -> str:
     return "65 and over"
 
 
-def profile_facts(user: User) -> ProfileFacts:
+def profile_facts(user: Profile) -> ProfileFacts:
     """The cleaned, derived facts of ``user``'s profile."""
     name = clean_text(user.name, max_chars=NAME_MAX_CHARS)
     bmi = bmi_of(height_cm=user.height_cm, weight_kg=user.weight_kg)

@@ -43,4 +43,4 @@ class GeneratorContract:
         answered = [
             request for request, _ in generator.write_many(requests=requests, concurrency=3)
         ]
-        assert sorted(r.user.pk for r in answered) == sorted(r.user.pk for r in requests)
+        assert sorted(r.user.user_id for r in answered) == sorted(r.user.user_id for r in requests)

@@ -37,9 +37,9 @@ class CountingGenerator(NotificationGenerator):
         self.fallback_for = fallback_for
 
     def write(self, *, user: User, category: str, date: datetime.date) -> GeneratedText:
-        self.asked.append(user.pk)
+        self.asked.append(user.user_id)
         text = OfflineGenerator().write(user=user, category=category, date=date)
-        if user.pk in self.fallback_for:
+        if user.user_id in self.fallback_for:
             return GeneratedText(text.title, text.body, FALLBACK_GENERATED_BY)
         return GeneratedText(text.title, text.body, self.name)
 
