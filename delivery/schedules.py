@@ -126,8 +126,9 @@ def schedules_apply(*, now: datetime.datetime | None = None) -> list[ScheduleRes
         if len(existing) > 1:
             Schedule.objects.filter(pk__in=[s.pk for s in existing[1:]]).delete()
             logger.warning(
-                "removed duplicate schedules",
-                extra={"action": "schedules_dedupe", "schedule": spec.name},
+                "action=schedule_dedupe schedule=%r removed=%d: duplicates of an older deploy",
+                spec.name,
+                len(existing) - 1,
             )
         current = existing[0] if existing else None
         fields = {
@@ -146,9 +147,10 @@ def schedules_apply(*, now: datetime.datetime | None = None) -> list[ScheduleRes
         schedule, created = Schedule.objects.update_or_create(name=spec.name, defaults=fields)
         outcome = "created" if created else "unchanged" if unchanged else "updated"
         logger.info(
-            "schedule %s",
+            "action=schedule_apply schedule=%r outcome=%s next_run=%s",
+            spec.name,
             outcome,
-            extra={"action": "schedule_apply", "schedule": spec.name, "outcome": outcome},
+            schedule.next_run.isoformat(),
         )
         results.append(ScheduleResult(name=spec.name, outcome=outcome, next_run=schedule.next_run))
     return results
