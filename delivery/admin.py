@@ -10,6 +10,7 @@ that never counts the whole table.
 from __future__ import annotations
 
 import datetime
+import logging
 
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
@@ -23,6 +24,8 @@ from accounts.models import User
 from delivery.models import DeliveryAttempt
 from delivery.requeue import notifications_requeue_failed, notifications_retry_now
 from outbox.models import DailyNotification
+
+logger = logging.getLogger(__name__)
 
 # Counting stops here: past it the list says "20000" and the operator narrows with filters.
 EXACT_COUNT_CAP = 20_000
@@ -246,6 +249,7 @@ class DailyNotificationAdmin(admin.ModelAdmin):
     )
     def retry_now(self, request: HttpRequest, queryset: QuerySet[DailyNotification]) -> None:
         changed = notifications_retry_now(notifications=queryset)
+        logger.info("action=admin_retry_now rows=%d staff=%s", changed, request.user)
         self.message_user(
             request,
             f"{changed} notifications made due now (only pending rows waiting for a retry move).",
@@ -257,6 +261,7 @@ class DailyNotificationAdmin(admin.ModelAdmin):
     )
     def requeue_failed(self, request: HttpRequest, queryset: QuerySet[DailyNotification]) -> None:
         changed = notifications_requeue_failed(notifications=queryset)
+        logger.info("action=admin_requeue_failed rows=%d staff=%s", changed, request.user)
         self.message_user(
             request,
             f"{changed} notifications requeued (failed → pending, attempts reset to 0).",
