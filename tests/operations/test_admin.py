@@ -294,3 +294,26 @@ def test_search_matching_many_users_falls_back_to_a_subquery(admin_client, monke
         notification_create(user=user)
     response = admin_client.get(CHANGELIST + "?q=same")
     assert len(response.context["cl"].result_list) == 4
+
+
+@pytest.mark.postgres_only
+def test_unfiltered_list_reads_the_planner_estimate_instead_of_counting(admin_client, monkeypatch):
+    monkeypatch.setattr("delivery.admin.EXACT_COUNT_CAP", 10)
+    for user in users_create(30):
+        notification_create(user=user)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE outbox_dailynotification")
+    with CaptureQueriesContext(connection) as captured:
+        response = admin_client.get(CHANGELIST)
+    assert response.context["cl"].result_count == 30
+    assert not [q for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+
+
+@pytest.mark.parametrize("action", ["retry_now", "requeue_failed"])
+def test_actions_send_anonymous_users_to_login(client, notifications_by_status, action):
+    failed = notifications_by_status["failed"]
+    response = client.post(CHANGELIST, {"action": action, "_selected_action": [str(failed.pk)]})
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    failed.refresh_from_db()
+    assert failed.status == Status.FAILED
