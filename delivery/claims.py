@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from outbox.models import DailyNotification
@@ -104,6 +105,7 @@ class Settlement:
 
 
 def on_postgresql() -> bool:
+    """Whether the default database is PostgreSQL (row locks and SKIP LOCKED available)."""
     return connection.vendor == "postgresql"
 
 
@@ -118,6 +120,7 @@ def db_uuid(value: uuid.UUID | str):
 
 
 def chunked(items: Iterable, size: int) -> Iterator[list]:
+    """Consecutive lists of at most ``size`` items, so no statement outgrows a parameter limit."""
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
@@ -125,8 +128,6 @@ def chunked(items: Iterable, size: int) -> Iterator[list]:
 
 def notifications_due_count(*, now: datetime.datetime | None = None) -> int:
     """How many rows a claim could take now (pending and due, or sending with an expired lease)."""
-    from django.db.models import Q
-
     now = now or timezone.now()
     return DailyNotification.objects.filter(
         Q(status=PENDING, next_attempt_at__isnull=True)
@@ -207,4 +208,5 @@ def notifications_release(*, lease: datetime.datetime, ids: Iterable[uuid.UUID])
 
 
 def as_uuid(value: uuid.UUID | str) -> uuid.UUID:
+    """A returned id as a UUID (SQLite hands back its 32-character text)."""
     return value if isinstance(value, uuid.UUID) else uuid.UUID(value)

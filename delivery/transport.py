@@ -15,6 +15,7 @@ import hmac
 import json
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ WHSEC_PREFIX = "whsec_"
 class SendResult:
     """What one attempt produced: a status (None without a response) or an error text."""
 
-    notification_id: Any
+    notification_id: uuid.UUID
     started_at: datetime.datetime
     duration_ms: int
     http_status: int | None = None
