@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import QuerySet
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
@@ -83,11 +82,8 @@ def notifications_generate(
         ]
         if not chunk:
             break  # users were deleted since counting
-        # The chunk is every user whose key is in (after, upto]: its rows are a range
-        # of the (user, date) unique index, cheaper to ask for than a list of keys.
-        chunk_rows = _rows_in_key_range(date=date, after=last_pk, upto=chunk[-1].user_id)
         last_pk = chunk[-1].user_id
-        have_row = set(chunk_rows.values_list("user_id", flat=True))
+        have_row = _users_with_a_row(date=date, user_ids=[user.user_id for user in chunk])
         requests = [
             WriteRequest(
                 user=user, category=category_for(user_id=user.user_id, date=date), date=date
@@ -111,11 +107,7 @@ def notifications_generate(
             if on_progress and now - last_report >= PROGRESS_INTERVAL_SECONDS:
                 last_report = now
                 on_progress(done + len(chunk) - len(requests) + len(rows), total)
-        _rows_insert(rows=rows, date=date)
-        # Ids are made here, not by the database: the rows that went in are those
-        # whose id is in the table now; a row another run inserted first has its own.
-        ours = set(chunk_rows.values_list("id", flat=True)) if rows else set()
-        inserted = [row for row in rows if row.id in ours]
+        inserted = _rows_insert(rows=rows, date=date)
         created += len(inserted)
         fallback += sum(1 for row in inserted if row.generated_by == FALLBACK_GENERATED_BY)
         existing += len(chunk) - len(inserted)
@@ -161,16 +153,22 @@ class NewRow:
     generated_by: str
 
 
-def _rows_in_key_range(*, date: datetime.date, after: str | None, upto: str) -> QuerySet:
-    """The notifications of ``date`` for users whose key is in (``after``, ``upto``]."""
-    rows = DailyNotification.objects.filter(date=date, user_id__lte=upto)
-    return rows if after is None else rows.filter(user_id__gt=after)
+def _users_with_a_row(*, date: datetime.date, user_ids: list[str]) -> set[str]:
+    """Which of ``user_ids`` have a notification for ``date``: one probe each of the unique index."""
+    # No ordering: the model's default one would make the database sort for nothing.
+    rows = DailyNotification.objects.filter(date=date, user_id__in=user_ids).order_by()
+    return set(rows.values_list("user_id", flat=True))
 
 
-def _rows_insert(*, rows: list[NewRow], date: datetime.date) -> None:
-    """Insert ``rows`` for ``date`` in one statement, skipping users who have a row by now."""
+def _rows_insert(*, rows: list[NewRow], date: datetime.date) -> list[NewRow]:
+    """Insert ``rows`` for ``date`` in one statement, skipping users who have a row by now.
+
+    Returns the rows that went in. Usually that is all of them, which the row count
+    says; when another run got some users first, the rows that went in are those
+    whose id (made here, not by the database) is in the table.
+    """
     if not rows:
-        return
+        return []
     # The connection itself, not the thread-local proxy: it is consulted for every value.
     connection = connections[DEFAULT_DB_ALIAS]
     meta = DailyNotification._meta
@@ -201,3 +199,12 @@ def _rows_insert(*, rows: list[NewRow], date: datetime.date) -> None:
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(insert, params)
+        inserted_count = cursor.rowcount
+    if inserted_count == len(rows):
+        return rows
+    ours = set(
+        DailyNotification.objects.filter(id__in=[row.id for row in rows])
+        .order_by()
+        .values_list("id", flat=True)
+    )
+    return [row for row in rows if row.id in ours]
