@@ -3,6 +3,7 @@
     .venv/bin/python bench/generate.py                      # 100,000 users, both databases
     .venv/bin/python bench/generate.py --users 10000        # a quick run
     .venv/bin/python bench/generate.py --memory-check       # peak RSS at 100,000 vs 1,000,000 users
+    .venv/bin/python bench/generate.py --parts memory --users 20000 --memory-users 200000
     .venv/bin/python bench/generate.py --databases sqlite   # skip PostgreSQL
 
 1. Offline generator, for each database: a fresh database (a temporary SQLite
@@ -56,23 +57,6 @@ USER_COLUMNS = (
     "health_goals",
     "timezone",
 )
-NOTIFICATION_COLUMNS = (
-    "id",
-    "user_id",
-    "date",
-    "category",
-    "title",
-    "body",
-    "generated_by",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "lease_expires_at",
-    "last_error",
-    "delivered_at",
-    "created_at",
-    "updated_at",
-)
 
 
 # --- the parent: fresh databases, subprocesses, the report ------------------
@@ -85,7 +69,12 @@ def main() -> None:
     parser.add_argument("--openai-users", type=int, default=2_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency-ms", type=int, default=200)
-    parser.add_argument("--memory-check", action="store_true")
+    parser.add_argument(
+        "--parts",
+        default="offline,openai",
+        help="comma-separated parts to run: offline, openai, memory (default: offline,openai)",
+    )
+    parser.add_argument("--memory-check", action="store_true", help="also run the memory part")
     parser.add_argument("--memory-users", type=int, default=1_000_000)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()
@@ -94,22 +83,27 @@ def main() -> None:
         return
 
     databases = [name.strip() for name in args.databases.split(",") if name.strip()]
+    parts = {part.strip() for part in args.parts.split(",") if part.strip()}
+    if args.memory_check:
+        parts.add("memory")
     print(
         f"generate benchmark: {args.users:,} users, date {DATE}; load average now "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (figures are noisy when it is high)",
         flush=True,
     )
-    for database in databases:
-        with fresh_database(database) as url:
-            offline_compare(database=database, url=url, users=args.users)
-    with fresh_database("sqlite") as url:
-        openai_throughput(
-            url=url,
-            users=args.openai_users,
-            concurrency=args.concurrency,
-            latency=args.latency_ms / 1000,
-        )
-    if args.memory_check:
+    if "offline" in parts:
+        for database in databases:
+            with fresh_database(database) as url:
+                offline_compare(database=database, url=url, users=args.users)
+    if "openai" in parts:
+        with fresh_database("sqlite") as url:
+            openai_throughput(
+                url=url,
+                users=args.openai_users,
+                concurrency=args.concurrency,
+                latency=args.latency_ms / 1000,
+            )
+    if "memory" in parts:
         memory_flatness(small=args.users, large=args.memory_users)
 
 
@@ -365,8 +359,11 @@ def worker_raw() -> dict:
     """The generated rows read back, the table emptied, and the same rows inserted by the driver."""
     from django.db import connection, transaction
 
-    columns = ", ".join(NOTIFICATION_COLUMNS)
-    table = "outbox_dailynotification"
+    from outbox.models import DailyNotification
+
+    fields = DailyNotification._meta.concrete_fields
+    columns = ", ".join(field.column for field in fields)
+    table = DailyNotification._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {columns} FROM {table}")
         rows = cursor.fetchall()
@@ -384,7 +381,7 @@ def worker_raw() -> dict:
         cpu[name] = time.process_time() - started_cpu
 
     if connection.vendor == "postgresql":
-        marks = ", ".join(["%s"] * len(NOTIFICATION_COLUMNS))
+        marks = ", ".join(["%s"] * len(fields))
 
         def executemany(raw) -> None:
             raw.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
@@ -397,7 +394,7 @@ def worker_raw() -> dict:
         timed("psycopg executemany", executemany)
         timed("psycopg COPY", copy)
     else:
-        marks = ", ".join("?" * len(NOTIFICATION_COLUMNS))
+        marks = ", ".join("?" * len(fields))
 
         def executemany(raw) -> None:
             raw.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
