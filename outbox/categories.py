@@ -18,6 +18,7 @@ alone, which is balanced within 1% from a few tens of thousands of users on.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import re
 
@@ -43,7 +44,13 @@ def rotation_offset(user_id: str) -> int:
     if match is None:
         return _stable_hash(user_id) % len(CATEGORIES)
     prefix, number = match.groups()
-    return (_stable_hash(prefix) + int(number)) % len(CATEGORIES)
+    return (_prefix_offset(prefix) + int(number)) % len(CATEGORIES)
+
+
+@functools.lru_cache(maxsize=256)
+def _prefix_offset(prefix: str) -> int:
+    # Ids share a handful of prefixes (often none): hash each once.
+    return _stable_hash(prefix) % len(CATEGORIES)
 
 
 def category_for(*, user_id: str, date: datetime.date) -> str:

@@ -82,8 +82,8 @@ def notifications_generate(
         ]
         if not chunk:
             break  # users were deleted since counting
+        have_row = _users_with_a_row(date=date, after=last_pk, upto=chunk[-1].user_id)
         last_pk = chunk[-1].user_id
-        have_row = _users_with_a_row(date=date, user_ids=[user.user_id for user in chunk])
         requests = [
             WriteRequest(
                 user=user, category=category_for(user_id=user.user_id, date=date), date=date
@@ -153,10 +153,18 @@ class NewRow:
     generated_by: str
 
 
-def _users_with_a_row(*, date: datetime.date, user_ids: list[str]) -> set[str]:
-    """Which of ``user_ids`` have a notification for ``date``: one probe each of the unique index."""
+def _users_with_a_row(*, date: datetime.date, after: str | None, upto: str) -> set[str]:
+    """Users with a key in (``after``, ``upto``] who have a notification for ``date``.
+
+    The keys are given as a subquery rather than a list of a chunk's thousands of
+    keys: the database probes the unique (user, date) index once per user, and
+    nothing is prepared per key in Python.
+    """
+    users = User.objects.filter(pk__lte=upto)
+    if after is not None:
+        users = users.filter(pk__gt=after)
     # No ordering: the model's default one would make the database sort for nothing.
-    rows = DailyNotification.objects.filter(date=date, user_id__in=user_ids).order_by()
+    rows = DailyNotification.objects.filter(date=date, user__in=users.values("pk")).order_by()
     return set(rows.values_list("user_id", flat=True))
 
 

@@ -6,6 +6,7 @@ cleaned here once: control characters removed, blanks collapsed, length bounded.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, fields
@@ -123,6 +124,12 @@ def profile_facts(user: Profile) -> ProfileFacts:
         age_band=age_band_of(int(user.age)),
         bmi=bmi,
         bmi_band=bmi_band_of(bmi),
-        activity_level=clean_text(user.activity_level, max_chars=FIELD_MAX_CHARS).lower(),
-        health_goal=clean_text(user.health_goals, max_chars=FIELD_MAX_CHARS),
+        activity_level=_field_text(user.activity_level).lower(),
+        health_goal=_field_text(user.health_goals),
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_text(value: str) -> str:
+    # Activity levels and goals take few distinct values: clean each once.
+    return clean_text(value, max_chars=FIELD_MAX_CHARS)

@@ -179,3 +179,13 @@ def test_openai_failures_fall_back_and_the_run_completes(openai_settings, fake_o
     fake_openai.respond = lambda request: Reply(status=500, body=b"{}")
     summary = generate(generator_for("openai"))
     assert (summary.created, summary.fallback) == (3, 3)
+
+
+def test_existing_rows_are_found_in_every_chunk() -> None:
+    users = sorted(users_create(10), key=lambda user: user.pk)
+    for user in users[::3]:
+        notification_create(user=user, date=DATE)
+    generator = CountingGenerator()
+    summary = generate(generator, chunk_size=3)
+    assert (summary.created, summary.existing) == (6, 4)
+    assert sorted(generator.asked) == sorted(user.pk for user in users if user not in users[::3])
