@@ -73,13 +73,7 @@ def notifications_generate(
     if on_progress:
         on_progress(0, total)
     while done < total:
-        users = User.objects.order_by("pk")
-        if last_pk is not None:
-            users = users.filter(pk__gt=last_pk)
-        chunk = [
-            UserProfile(*values)
-            for values in users.values_list(*PROFILE_FIELDS)[: min(chunk_size, total - done)]
-        ]
+        chunk = _users_after(after=last_pk, count=min(chunk_size, total - done))
         if not chunk:
             break  # users were deleted since counting
         have_row = _users_with_a_row(date=date, after=last_pk, upto=chunk[-1].user_id)
@@ -151,6 +145,14 @@ class NewRow:
     title: str
     body: str
     generated_by: str
+
+
+def _users_after(*, after: str | None, count: int) -> list[UserProfile]:
+    """The profiles of the next ``count`` users in key order after ``after`` (keyset pagination)."""
+    users = User.objects.order_by("pk")
+    if after is not None:
+        users = users.filter(pk__gt=after)
+    return [UserProfile(*values) for values in users.values_list(*PROFILE_FIELDS)[:count]]
 
 
 def _users_with_a_row(*, date: datetime.date, after: str | None, upto: str) -> set[str]:
