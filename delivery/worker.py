@@ -21,7 +21,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from django.db import close_old_connections, connection, transaction
+from django.conf import settings
+from django.db import close_old_connections, connection, reset_queries, transaction
 from django.utils import timezone
 
 from delivery.claims import (
@@ -125,6 +126,10 @@ class DeliveryWorker:
                 if in_flight:
                     self.settle(in_flight.popleft())
                     self.on_progress(self.summary.settled, total)
+                    # A batch is this loop's request: with DEBUG on, Django keeps every
+                    # query's SQL until the next request, which a worker never gets.
+                    if settings.DEBUG:
+                        reset_queries()
                     continue
                 if not (may_claim and forever):
                     break

@@ -340,3 +340,16 @@ def test_a_body_cut_short_is_a_network_error_not_a_crash(deliver, settings):
     notification.refresh_from_db()
     assert notification.status == Status.PENDING
     assert DeliveryAttempt.objects.get().http_status is None
+
+
+def test_with_debug_on_the_query_log_does_not_grow_with_batches(deliver, settings):
+    from django.db import connection, reset_queries
+
+    settings.DEBUG = True
+    notifications_create(40)
+    reset_queries()
+
+    deliver(batch_size=5)
+
+    # Eight batches ran; what is left is the log of the last loop turns only.
+    assert len(connection.queries) < 10
