@@ -361,6 +361,8 @@ def child_main(args) -> None:
     os.environ["NOTIFICATIONS_URL"] = args.url
     os.environ["NOTIFICATIONS_SIGNING_SECRET"] = ""
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # Measure as production runs: no per-query bookkeeping of DEBUG.
+    os.environ.setdefault("DJANGO_DEBUG", "false")
     sys.path.insert(0, str(PROJECT_DIR))
     import django
 
