@@ -57,21 +57,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import connection, transaction
 
-from accounts.models import User
+from accounts.models import CSV_FIELDS, User
 
 logger = logging.getLogger(__name__)
 
-CSV_COLUMNS: tuple[str, ...] = (
-    "user_id",
-    "name",
-    "email",
-    "signup_date",
-    "age",
-    "height_cm",
-    "weight_kg",
-    "activity_level",
-    "health_goals",
-)
 OPTIONAL_COLUMN = "timezone"
 DEFAULT_CHUNK_SIZE = 2000
 DEFAULT_MAX_ERRORS = 1000
@@ -234,7 +223,7 @@ class _Load:
         self.max_errors = max_errors
         self.on_error = on_error
         self.report = LoadReport()
-        self.columns: tuple[str, ...] = CSV_COLUMNS
+        self.columns: tuple[str, ...] = CSV_FIELDS
         self.chunk: list[tuple] = []
 
     def run(self) -> None:
@@ -316,17 +305,17 @@ class _Load:
                 yield line, fields
             if not header_seen:
                 raise CsvImportError(
-                    f"{self.path}: the file is empty; expected the header {','.join(CSV_COLUMNS)}"
+                    f"{self.path}: the file is empty; expected the header {','.join(CSV_FIELDS)}"
                 )
 
     def _header_check(self, line: int, fields: list[str]) -> None:
-        if tuple(fields) == CSV_COLUMNS:
-            self.columns = CSV_COLUMNS
-        elif tuple(fields) == (*CSV_COLUMNS, OPTIONAL_COLUMN):
-            self.columns = (*CSV_COLUMNS, OPTIONAL_COLUMN)
+        if tuple(fields) == CSV_FIELDS:
+            self.columns = CSV_FIELDS
+        elif tuple(fields) == (*CSV_FIELDS, OPTIONAL_COLUMN):
+            self.columns = (*CSV_FIELDS, OPTIONAL_COLUMN)
         else:
             raise CsvImportError(
-                f"{self.path}: line {line}: the header must be {','.join(CSV_COLUMNS)} "
+                f"{self.path}: line {line}: the header must be {','.join(CSV_FIELDS)} "
                 f"(optionally ,{OPTIONAL_COLUMN}), got {','.join(fields)}"
             )
 
@@ -382,7 +371,7 @@ def _chunk_upsert(rows: list[tuple], *, columns: tuple[str, ...]) -> tuple[int, 
             updated += 1
         changed.append(values)
     if changed:
-        if len(columns) == len(CSV_COLUMNS):
+        if len(columns) == len(CSV_FIELDS):
             # New rows get the default timezone; existing rows keep theirs.
             changed = [(*values, "") for values in changed]
         _rows_upsert(changed, columns=columns)
@@ -392,7 +381,7 @@ def _chunk_upsert(rows: list[tuple], *, columns: tuple[str, ...]) -> tuple[int, 
 def _rows_upsert(rows: list[tuple], *, columns: tuple[str, ...]) -> None:
     """Insert-or-update ``rows`` (all ten fields each) in one executemany."""
     table = connection.ops.quote_name(User._meta.db_table)
-    names = [connection.ops.quote_name(name) for name in (*CSV_COLUMNS, OPTIONAL_COLUMN)]
+    names = [connection.ops.quote_name(name) for name in (*CSV_FIELDS, OPTIONAL_COLUMN)]
     # Only the file's columns are updated: without a timezone column, existing rows keep theirs.
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names[1 : len(columns)])
     sql = (
@@ -442,7 +431,7 @@ def _row_parse(fields: list[str], *, columns: tuple[str, ...]) -> tuple:
         activity,
         goals,
     )
-    if len(columns) > len(CSV_COLUMNS):
+    if len(columns) > len(CSV_FIELDS):
         return (*values, _timezone_parse(fields[9]))
     return values
 

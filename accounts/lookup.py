@@ -16,18 +16,6 @@ from django.db.models import Func, QuerySet
 
 from accounts.models import User
 
-CSV_FIELDS: tuple[str, ...] = (
-    "user_id",
-    "name",
-    "email",
-    "signup_date",
-    "age",
-    "height_cm",
-    "weight_kg",
-    "activity_level",
-    "health_goals",
-)
-
 
 class UnicodeLower(Func):
     """``LOWER(expr)``; on SQLite a Python ``str.lower`` registered on the connection."""

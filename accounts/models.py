@@ -8,6 +8,19 @@ from __future__ import annotations
 
 from django.db import models
 
+# The users CSV's columns, in order: the file's header, and the fields the lookup API returns.
+CSV_FIELDS: tuple[str, ...] = (
+    "user_id",
+    "name",
+    "email",
+    "signup_date",
+    "age",
+    "height_cm",
+    "weight_kg",
+    "activity_level",
+    "health_goals",
+)
+
 
 class User(models.Model):
     """An app user's health profile; ``user_id`` is the CSV's identifier, kept as text."""
