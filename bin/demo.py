@@ -55,7 +55,8 @@ def main() -> None:
 
     step("create or update the database", "migrate", "--no-input", "-v", "0", env=env)
     step("load the app users", "load_users", "data/users.csv", env=env)
-    step("the legacy lookup, now a command", "users", "--name", "an", env=env)
+    step("the legacy lookup, now a command", "users", "--id", "1", env=env)
+    step("the django-q2 schedules (safe to re-run)", "setup_schedules", env=env)
 
     print(f"\n$ python manage.py mock_endpoint --port {port} &    # the external endpoint")
     mock = subprocess.Popen(
