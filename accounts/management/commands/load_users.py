@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from accounts.csv_import import CsvImportError, RowError, users_load_csv
+from settings.cli import DatabaseCommand
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Upsert app users from a CSV (default USERS_CSV_PATH). Bad rows are reported "
         "as path:line: reason and skipped; the last line is the summary."

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from accounts.lookup import user_as_dict, user_list
+from settings.cli import DatabaseCommand
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Print the matching app users as a JSON array: --id is an exact match, "
         "--name a case-insensitive substring."

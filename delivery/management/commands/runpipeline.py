@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -21,6 +21,7 @@ from delivery.conf import DeliveryConfigError
 from delivery.worker import DeliverySummary, notifications_deliver
 from outbox.generation import GenerationSummary, notifications_generate
 from outbox.generators import GeneratorUnavailable, UnknownGenerator, generator_for
+from settings.cli import DatabaseCommand
 
 
 def positive_int(text: str) -> int:
@@ -37,7 +38,7 @@ def positive_int(text: str) -> int:
 positive_int.__name__ = "positive integer"
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Generate today's notifications and deliver what is due (or one of the two stages)."
 
     def add_arguments(self, parser: CommandParser) -> None:

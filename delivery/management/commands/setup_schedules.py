@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from delivery.schedules import ScheduleConfigError, schedules_apply
+from settings.cli import DatabaseCommand
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Create or update the daily generate and the every-minute deliver schedules (idempotent)."
     )

@@ -1,0 +1,42 @@
+"""What the project's management commands share: database trouble ends in one line, not a traceback.
+
+An operator who runs a command against a database that is down, unreachable or not
+migrated yet gets the reason and the fix (check ``DATABASE_URL``, run ``migrate``)
+as a ``CommandError``, which Django prints as one line with exit status 1.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError, ProgrammingError
+
+
+class DatabaseCommand(BaseCommand):
+    """A command that reports an unavailable or unmigrated database in one line."""
+
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except (OperationalError, ProgrammingError) as error:
+            message = database_error_message(error)
+            if message is None:
+                raise
+            raise CommandError(message) from None
+
+
+def database_error_message(error: OperationalError | ProgrammingError) -> str | None:
+    """The one-line explanation of a database error an operator can fix; None for anything else.
+
+    Every ``OperationalError`` is the database's state (down, refused, locked, disk
+    full). A ``ProgrammingError`` is only translated when a table is missing; any
+    other one is a bug in a query and keeps its traceback.
+    """
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    missing_table = "no such table" in first_line or (
+        isinstance(error, ProgrammingError) and type(error.__cause__).__name__ == "UndefinedTable"
+    )
+    if missing_table:
+        return f"the database is not migrated ({first_line}): run `python manage.py migrate`"
+    if isinstance(error, ProgrammingError):
+        return None
+    return f"database unavailable: {first_line} (check DATABASE_URL)"
