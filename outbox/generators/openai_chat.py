@@ -6,6 +6,13 @@ connection errors, 408/409/429/5xx itself, honouring ``Retry-After``; what still
 fails for one user (or comes back unusable) gets offline text marked
 ``offline-fallback`` and a logged warning, and the run goes on.
 
+Fallback rows are permanent, so an outage must not turn a whole day into them:
+after ``failure_limit`` users in a row have failed, the generator stops the run
+with ``GeneratorUnavailable``. Generation then writes nothing of the chunk in
+progress, and a later run asks the model again for every user still without a
+row. An exhausted quota (429 ``insufficient_quota``) stops the run at once: no
+user would get through until someone adds credit.
+
 The profile reaches the model as data: the instructions are the system message,
 the profile a JSON object in the user message, each value cleaned and bounded,
 and the instructions say never to follow anything written inside it.
@@ -17,6 +24,7 @@ import datetime
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -36,6 +44,10 @@ logger = logging.getLogger(__name__)
 
 TITLE_MAX_CHARS = 120
 MESSAGE_MAX_CHARS = 600
+# Users in a row whose request failed before the run stops. With the client's
+# retries and a pool of threads, a random blip never reaches it; an outage does
+# within seconds, having cost at most a few hundred requests.
+CONSECUTIVE_FAILURE_LIMIT = 20
 
 CATEGORY_BRIEFS = {
     "reminder": "a daily health reminder (hydration, movement, sleep, ...) tuned to the profile",
@@ -139,6 +151,7 @@ class OpenAIGenerator(NotificationGenerator):
         base_url: str | None = None,
         timeout: float = 30.0,
         max_retries: int = 3,
+        failure_limit: int = CONSECUTIVE_FAILURE_LIMIT,
     ) -> None:
         self.model = model
         self.name = f"openai:{model}"
@@ -146,8 +159,10 @@ class OpenAIGenerator(NotificationGenerator):
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
         )
         self.fallback = OfflineGenerator(generated_by=FALLBACK_GENERATED_BY)
+        self.breaker = FailureBreaker(limit=failure_limit)
 
     def write(self, *, user: Profile, category: str, date: datetime.date) -> GeneratedText:
+        self.breaker.check()
         try:
             title, body = self._ask(user=user, category=category, date=date)
         except (
@@ -162,7 +177,13 @@ class OpenAIGenerator(NotificationGenerator):
             ) from error
         except (openai.APIError, UnusableOutput, json.JSONDecodeError) as error:
             # JSONDecodeError: the client parses a 200 response body that is not JSON unguarded.
-            reason = f"{type(error).__name__}: {error}"
+            if isinstance(error, openai.RateLimitError) and error.code == "insufficient_quota":
+                raise GeneratorUnavailable(
+                    f"{self.name}: the account is out of quota (insufficient_quota): "
+                    "add credit or change OPENAI_API_KEY, then re-run"
+                ) from error
+            reason = " ".join(f"{type(error).__name__}: {error}".split())
+            self.breaker.failed(generator=self.name, reason=reason)
             logger.warning(
                 "action=generation_fallback user=%s category=%s reason=%s",
                 user.user_id,
@@ -171,6 +192,7 @@ class OpenAIGenerator(NotificationGenerator):
                 extra={"action": "generation_fallback", "user_id": user.user_id, "reason": reason},
             )
             return self.fallback.write(user=user, category=category, date=date)
+        self.breaker.succeeded()
         return GeneratedText(title=title, body=body, generated_by=self.name)
 
     def write_many(
@@ -207,6 +229,41 @@ class OpenAIGenerator(NotificationGenerator):
             response_format=RESPONSE_FORMAT,
         )
         return text_from_output(content_of(completion))
+
+
+class FailureBreaker:
+    """Counts the users in a row whose request failed, across threads; opens at ``limit``.
+
+    Once open it stays open: every later ``check`` raises ``GeneratorUnavailable``,
+    so threads still holding requests from the queue stop without sending them.
+    """
+
+    def __init__(self, *, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._in_a_row = 0
+        self._open: str | None = None
+
+    def check(self) -> None:
+        """Raise ``GeneratorUnavailable`` if the breaker has opened."""
+        if self._open is not None:
+            raise GeneratorUnavailable(self._open)
+
+    def succeeded(self) -> None:
+        """A user got the model's text: the failures so far were not an outage."""
+        with self._lock:
+            self._in_a_row = 0
+
+    def failed(self, *, generator: str, reason: str) -> None:
+        """Count one failed user; raise ``GeneratorUnavailable`` when that makes ``limit`` in a row."""
+        with self._lock:
+            self._in_a_row += 1
+            if self._open is None and self._in_a_row >= self.limit:
+                self._open = (
+                    f"{generator}: {self._in_a_row} consecutive failures (last: {reason[:160]}): "
+                    "the model API looks down; re-run later"
+                )
+        self.check()
 
 
 def content_of(completion: object) -> str:

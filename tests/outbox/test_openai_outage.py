@@ -1,0 +1,147 @@
+"""An OpenAI outage stops the run quickly; a partial one still falls back user by user."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from outbox.generation import notifications_generate
+from outbox.generators import GeneratorUnavailable, generator_for
+from outbox.generators.openai_chat import (
+    CONSECUTIVE_FAILURE_LIMIT,
+    FailureBreaker,
+    OpenAIGenerator,
+)
+from outbox.models import DailyNotification
+from tests.factories import user_build, users_create
+from tests.outbox.conftest import MODEL, FakeOpenAI, Reply
+
+DATE = datetime.date(2026, 11, 22)
+SERVER_ERROR = Reply(status=500, body=b'{"error": {"message": "boom"}}')
+NO_QUOTA = Reply(
+    status=429,
+    body=(
+        b'{"error": {"message": "You exceeded your current quota", '
+        b'"type": "insufficient_quota", "code": "insufficient_quota"}}'
+    ),
+)
+
+
+def openai_generator(fake: FakeOpenAI, **options) -> OpenAIGenerator:
+    return OpenAIGenerator(
+        api_key="sk-test", model=MODEL, base_url=fake.base_url, timeout=2.0, **options
+    )
+
+
+def test_the_breaker_opens_after_the_limit_in_a_row() -> None:
+    breaker = FailureBreaker(limit=3)
+    breaker.failed(generator="g", reason="a")
+    breaker.failed(generator="g", reason="b")
+    with pytest.raises(GeneratorUnavailable, match="3 consecutive failures"):
+        breaker.failed(generator="g", reason="c")
+    with pytest.raises(GeneratorUnavailable):
+        breaker.check()
+
+
+def test_a_success_resets_the_breaker() -> None:
+    breaker = FailureBreaker(limit=3)
+    for _ in range(5):
+        breaker.failed(generator="g", reason="a")
+        breaker.failed(generator="g", reason="b")
+        breaker.succeeded()
+    breaker.check()
+
+
+@pytest.mark.django_db
+def test_a_full_outage_stops_the_command_in_one_line_after_few_requests(
+    openai_settings, fake_openai
+) -> None:
+    openai_settings.OPENAI_MAX_RETRIES = 0
+    fake_openai.respond = lambda request: SERVER_ERROR
+    users_create(100)
+    with pytest.raises(CommandError) as raised:
+        call_command(
+            "runpipeline", "generate", "--generator", "openai", "--concurrency", "4", "--date",
+            DATE.isoformat(),
+        )  # fmt: skip
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"{CONSECUTIVE_FAILURE_LIMIT} consecutive failures" in message
+    assert "InternalServerError" in message
+    assert message.endswith("the model API looks down; re-run later")
+    # The limit plus what the other threads had in flight, not 100 users.
+    assert len(fake_openai.requests) <= CONSECUTIVE_FAILURE_LIMIT + 4
+    # The chunk in progress is not written: no permanent fallback rows.
+    assert DailyNotification.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_completed_chunks_stay_and_a_later_run_asks_again_for_the_rest(fake_openai) -> None:
+    users_create(40)
+    fake_openai.respond = lambda request: (
+        Reply() if len(fake_openai.requests) <= 25 else SERVER_ERROR
+    )
+    with pytest.raises(GeneratorUnavailable):
+        notifications_generate(
+            date=DATE,
+            generator=openai_generator(fake_openai, max_retries=0, failure_limit=5),
+            concurrency=1,
+            chunk_size=10,
+        )
+    # Chunks 1 and 2 went in; chunk 3 (5 answers, then 5 failures) did not.
+    assert DailyNotification.objects.count() == 20
+
+    fake_openai.respond = lambda request: Reply()
+    summary = notifications_generate(
+        date=DATE, generator=openai_generator(fake_openai, max_retries=0), concurrency=4
+    )
+    assert (summary.created, summary.existing, summary.fallback) == (20, 20, 0)
+    assert not DailyNotification.objects.exclude(generated_by=f"openai:{MODEL}").exists()
+
+
+@pytest.mark.django_db
+def test_a_partial_outage_falls_back_per_user_and_goes_on(fake_openai) -> None:
+    users_create(100)
+    # Every third request fails: many failures, never the limit in a row.
+    fake_openai.respond = lambda request: (
+        SERVER_ERROR if len(fake_openai.requests) % 3 == 0 else Reply()
+    )
+    summary = notifications_generate(
+        date=DATE, generator=openai_generator(fake_openai, max_retries=0), concurrency=4
+    )
+    assert summary.created == 100
+    assert 20 <= summary.fallback <= 45
+    assert DailyNotification.objects.filter(generated_by="offline-fallback").count() == (
+        summary.fallback
+    )
+
+
+def test_an_exhausted_quota_is_unavailable_at_once(openai_settings, fake_openai) -> None:
+    openai_settings.OPENAI_MAX_RETRIES = 0
+    fake_openai.respond = lambda request: NO_QUOTA
+    with pytest.raises(GeneratorUnavailable, match="insufficient_quota"):
+        generator_for("openai").write(user=user_build(), category="tip", date=DATE)
+    assert len(fake_openai.requests) == 1
+
+
+def test_a_plain_rate_limit_still_falls_back(openai_settings, fake_openai) -> None:
+    openai_settings.OPENAI_MAX_RETRIES = 0
+    fake_openai.respond = lambda request: Reply(
+        status=429, body=b'{"error": {"message": "slow down", "code": "rate_limit_exceeded"}}'
+    )
+    text = generator_for("openai").write(user=user_build(), category="tip", date=DATE)
+    assert text.generated_by == "offline-fallback"
+
+
+@pytest.mark.django_db
+def test_an_exhausted_quota_stops_the_command_in_one_line(openai_settings, fake_openai) -> None:
+    openai_settings.OPENAI_MAX_RETRIES = 0
+    fake_openai.respond = lambda request: NO_QUOTA
+    users_create(10)
+    with pytest.raises(CommandError, match="out of quota") as raised:
+        call_command("runpipeline", "generate", "--generator", "openai", "--concurrency", "1")
+    assert "\n" not in str(raised.value)
+    assert len(fake_openai.requests) == 1
+    assert DailyNotification.objects.count() == 0
