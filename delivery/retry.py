@@ -48,11 +48,14 @@ def retry_after_seconds(value: str | None, *, now: datetime.datetime) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # str.isdigit() also accepts "²" or "٣" (a header decoded as Latin-1 can hold
+    # them), which float() refuses: only ASCII digits are a delay.
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    # Anything unreadable counts as no header at all: the policy's own backoff applies.
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
     if when.tzinfo is None:
         # RFC 9110 dates are in GMT; a date without a zone is read as such.

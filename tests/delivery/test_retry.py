@@ -48,6 +48,13 @@ def policy(*, jitter: float = 0.0, max_attempts: int = 8) -> RetryPolicy:
         (1, 429, "Sun, 22 Nov 2026 12:03:00 GMT", Outcome.RETRY, 180),  # an HTTP-date
         (1, 429, "Sun, 22 Nov 2026 11:00:00 GMT", Outcome.RETRY, 0),  # a date already past
         (1, 429, "soon", Outcome.RETRY, 30),  # unreadable: our own backoff
+        (1, 503, "\xb2", Outcome.RETRY, 30),  # "²": a digit to str.isdigit(), not to float()
+        (1, 503, "\xb3", Outcome.RETRY, 30),  # "³"
+        (1, 503, "\xb9", Outcome.RETRY, 30),  # "¹"
+        (1, 503, "1\xb2", Outcome.RETRY, 30),
+        (1, 503, "\u0663", Outcome.RETRY, 30),  # an Arabic-Indic three
+        (1, 503, "-5", Outcome.RETRY, 30),
+        (1, 503, "", Outcome.RETRY, 30),
         (8, 429, "1", Outcome.FAILED, None),  # Retry-After does not beat max attempts
         (1, 400, "10", Outcome.FAILED, None),  # nor a permanent error
     ],
