@@ -27,3 +27,5 @@ class AppUserAdmin(admin.ModelAdmin):
     search_fields = ("user_id__exact", "name", "email")
     search_help_text = "User id (exact), or part of the name or email."
     list_per_page = 100
+    # Shown, never edited: moving a user's slot would shift their category rotation.
+    readonly_fields = ("rotation_slot",)

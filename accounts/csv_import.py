@@ -17,6 +17,10 @@ This is ``load_users``' logic. The promises it keeps:
   ``expected 9 fields, got 4``), streamed to ``on_error`` and kept in the report
   up to ``max_errors`` so a million bad rows cannot fill memory; ``skipped``
   counts them all.
+* **Balanced rotation slots.** A created user gets ``rotation_slot`` =
+  (users in the table when the load started + how many users this load has
+  created before it) % 3: one count per load, then a running number. An
+  updated user keeps its slot.
 * **All or nothing per run.** The whole load is one transaction: ``strict=True``
   rolls it back when any row was bad (the errors are still reported), and a
   fatal error half-way (the file stops being valid UTF-8, say) leaves the table
@@ -57,7 +61,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import connection, transaction
 
-from accounts.models import CSV_FIELDS, User
+from accounts.models import CSV_FIELDS, ROTATION_SLOTS, User
 
 logger = logging.getLogger(__name__)
 
@@ -225,9 +229,12 @@ class _Load:
         self.report = LoadReport()
         self.columns: tuple[str, ...] = CSV_FIELDS
         self.chunk: list[tuple] = []
+        # The running number of the next created user (see "Balanced rotation slots").
+        self.users_counted = 0
 
     def run(self) -> None:
         ids = _IdFilter()
+        self.users_counted = User.objects.count()
         with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spill_file:
             spill = csv.writer(spill_file)
             deferred = 0
@@ -345,14 +352,23 @@ class _Load:
         # In strict mode a bad row dooms the transaction: stop writing, keep validating.
         if not chunk or (self.strict and self.report.skipped):
             return
-        created, updated, unchanged = _chunk_upsert(chunk, columns=self.columns)
+        created, updated, unchanged = _chunk_upsert(
+            chunk, columns=self.columns, first_number=self.users_counted
+        )
+        self.users_counted += created
         self.report.created += created
         self.report.updated += updated
         self.report.unchanged += unchanged
 
 
-def _chunk_upsert(rows: list[tuple], *, columns: tuple[str, ...]) -> tuple[int, int, int]:
-    """Upsert rows of distinct ids with one select and one insert; (created, updated, unchanged)."""
+def _chunk_upsert(
+    rows: list[tuple], *, columns: tuple[str, ...], first_number: int
+) -> tuple[int, int, int]:
+    """Upsert rows of distinct ids with one select and one insert; (created, updated, unchanged).
+
+    The created rows are numbered from ``first_number`` in file order; their
+    rotation slot is that number modulo the slots.
+    """
     existing = dict(
         (values[0], values)
         for values in User.objects.filter(user_id__in=[values[0] for values in rows]).values_list(
@@ -365,24 +381,30 @@ def _chunk_upsert(rows: list[tuple], *, columns: tuple[str, ...]) -> tuple[int, 
         old = existing.get(values[0])
         if old == values:
             continue
-        if old is None:
-            created += 1
-        else:
-            updated += 1
-        changed.append(values)
-    if changed:
         if len(columns) == len(CSV_FIELDS):
             # New rows get the default timezone; existing rows keep theirs.
-            changed = [(*values, "") for values in changed]
+            values = (*values, "")
+        if old is None:
+            slot = (first_number + created) % ROTATION_SLOTS
+            created += 1
+        else:
+            # Never written: the upsert leaves an existing row's slot alone.
+            slot = 0
+            updated += 1
+        changed.append((*values, slot))
+    if changed:
         _rows_upsert(changed, columns=columns)
     return created, updated, len(rows) - created - updated
 
 
 def _rows_upsert(rows: list[tuple], *, columns: tuple[str, ...]) -> None:
-    """Insert-or-update ``rows`` (all ten fields each) in one executemany."""
+    """Insert-or-update ``rows`` (the ten fields and the rotation slot each) in one executemany."""
     table = connection.ops.quote_name(User._meta.db_table)
-    names = [connection.ops.quote_name(name) for name in (*CSV_FIELDS, OPTIONAL_COLUMN)]
-    # Only the file's columns are updated: without a timezone column, existing rows keep theirs.
+    names = [
+        connection.ops.quote_name(name) for name in (*CSV_FIELDS, OPTIONAL_COLUMN, "rotation_slot")
+    ]
+    # Only the file's columns are updated: without a timezone column, existing
+    # rows keep theirs, and the rotation slot (never a file column) is kept always.
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names[1 : len(columns)])
     sql = (
         f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "

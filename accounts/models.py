@@ -20,6 +20,18 @@ CSV_FIELDS: tuple[str, ...] = (
     "activity_level",
     "health_goals",
 )
+# Notification categories rotate through this many slots (see ``User.rotation_slot``).
+ROTATION_SLOTS = 3
+
+
+def next_rotation_slot() -> int:
+    """The slot for a user created now, alone: the count of users so far, modulo the slots.
+
+    The callable default for one-at-a-time creates (the admin, a shell). Bulk
+    inserts count once and number their rows themselves (``csv_import``), since
+    this would cost a query per row and give a whole batch the same slot.
+    """
+    return User.objects.count() % ROTATION_SLOTS
 
 
 class User(models.Model):
@@ -39,6 +51,13 @@ class User(models.Model):
         blank=True,
         default="",
         help_text="IANA zone; empty means the site's TIME_ZONE.",
+    )
+    # Given round-robin in creation order, so the categories stay balanced
+    # whatever the ids look like (a hash of UUIDs or sparse numbers would not).
+    rotation_slot = models.PositiveSmallIntegerField(
+        default=next_rotation_slot,
+        editable=False,
+        help_text="0, 1 or 2, given round-robin at creation; the category rotation starts here.",
     )
 
     class Meta:

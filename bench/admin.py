@@ -66,10 +66,10 @@ def rows_fill(*, rows: int) -> float:
         cursor.execute(
             """
             INSERT INTO accounts_user (user_id, name, email, signup_date, age, height_cm,
-                weight_kg, activity_level, health_goals, timezone)
+                weight_kg, activity_level, health_goals, timezone, rotation_slot)
             SELECT 'u' || i, 'Bench User ' || i, 'user' || i || '@example.com', DATE '2024-01-01',
                 20 + i %% 50, 170, 70, (ARRAY['Low','Moderate','High'])[1 + i %% 3],
-                (ARRAY['Weight Loss','Heart Health','Muscle Gain'])[1 + i %% 3], ''
+                (ARRAY['Weight Loss','Heart Health','Muscle Gain'])[1 + i %% 3], '', (i - 1) %% 3
             FROM generate_series(1, %s) AS i
             """,
             [users],

@@ -399,6 +399,8 @@ def child_setup(args) -> dict:
                 weight_kg=Decimal("70.0"),
                 activity_level="Moderate",
                 health_goals="Heart Health",
+                # Explicit: the model's default would count the table once per user.
+                rotation_slot=n % 3,
             )
             for n in numbers
         )

@@ -56,6 +56,7 @@ USER_COLUMNS = (
     "activity_level",
     "health_goals",
     "timezone",
+    "rotation_slot",
 )
 
 
@@ -317,6 +318,8 @@ def users_rows(count: int):
             randomness.choice(levels),
             randomness.choice(goals),
             "",
+            # Into a fresh table: round-robin from 0, as load_users gives the slots.
+            (number - 1) % 3,
         )
 
 

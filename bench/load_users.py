@@ -44,7 +44,7 @@ COLUMNS = (
     "activity_level",
     "health_goals",
 )
-INSERT_COLUMNS = ", ".join(COLUMNS) + ", timezone"
+INSERT_COLUMNS = ", ".join(COLUMNS) + ", timezone, rotation_slot"
 MEMORY_TARGET_MB = 150
 RATIO_TARGET = 0.3
 FLATNESS_TARGET = 0.20
@@ -118,8 +118,9 @@ def _csv_rows(csv_path: str):
     with open(csv_path, encoding="utf-8-sig", newline="") as file:
         reader = csv.reader(file)
         next(reader)
-        for row in reader:
-            yield (*row, "")
+        # Into an empty table: the rotation slots go round-robin from 0, as load_users gives them.
+        for number, row in enumerate(reader):
+            yield (*row, "", number % 3)
 
 
 def child_raw_sqlite(database_path: str, csv_path: str) -> dict:
@@ -128,7 +129,7 @@ def child_raw_sqlite(database_path: str, csv_path: str) -> dict:
     connection = sqlite3.connect(database_path)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    placeholders = ", ".join("?" * (len(COLUMNS) + 1))
+    placeholders = ", ".join("?" * (len(COLUMNS) + 2))
     started = time.perf_counter()
     with connection:
         connection.executemany(
@@ -154,7 +155,7 @@ def child_raw_postgresql(database_url: str, csv_path: str, method: str) -> dict:
                     for row in _csv_rows(csv_path):
                         copy.write_row(row)
             else:
-                placeholders = ", ".join(["%s"] * (len(COLUMNS) + 1))
+                placeholders = ", ".join(["%s"] * (len(COLUMNS) + 2))
                 cursor.executemany(
                     f"INSERT INTO accounts_user ({INSERT_COLUMNS}) VALUES ({placeholders})",
                     _csv_rows(csv_path),

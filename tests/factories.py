@@ -25,6 +25,8 @@ def user_build(**overrides) -> User:
         "weight_kg": Decimal("70"),
         "activity_level": ("Low", "Moderate", "High")[number % 3],
         "health_goals": ("Weight Loss", "Heart Health", "Muscle Gain")[number % 3],
+        # Set here: the model's default counts the table, a query per user built.
+        "rotation_slot": number % 3,
     }
     fields.update(overrides)
     return User(**fields)
