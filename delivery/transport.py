@@ -32,6 +32,10 @@ RESPONSE_EXCERPT_CHARS = 500
 # Bytes read from a response body at most; a longer body closes its connection.
 RESPONSE_READ_BYTES = 4 * RESPONSE_EXCERPT_CHARS
 WHSEC_PREFIX = "whsec_"
+# PostgreSQL text cannot hold NUL: one in what the endpoint sent would fail the whole
+# settle transaction, so it is stored as the replacement character instead.
+NUL = "\x00"
+NUL_REPLACEMENT = "\ufffd"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -154,14 +158,14 @@ class HttpTransport(Transport):
                 notification_id=notification.id,
                 started_at=started_at,
                 duration_ms=elapsed_ms(started),
-                error=f"{type(error).__name__}: {error}"[:RESPONSE_EXCERPT_CHARS],
+                error=storable_text(f"{type(error).__name__}: {error}")[:RESPONSE_EXCERPT_CHARS],
             )
         return SendResult(
             notification_id=notification.id,
             started_at=started_at,
             duration_ms=elapsed_ms(started),
             http_status=response.status_code,
-            response_excerpt=raw.decode("utf-8", "replace")[:RESPONSE_EXCERPT_CHARS],
+            response_excerpt=storable_text(raw.decode("utf-8", "replace"))[:RESPONSE_EXCERPT_CHARS],
             retry_after=response.headers.get("Retry-After"),
         )
 
@@ -170,6 +174,11 @@ class HttpTransport(Transport):
             for session in self._sessions:
                 session.close()
             self._sessions.clear()
+
+
+def storable_text(text: str) -> str:
+    """Endpoint-controlled text made safe for a text column (no NUL characters)."""
+    return text.replace(NUL, NUL_REPLACEMENT)
 
 
 def elapsed_ms(started: float) -> int:
