@@ -312,3 +312,15 @@ def test_bytes_that_are_not_utf8_stop_the_load_and_write_nothing(tmp_path):
     with pytest.raises(CsvImportError, match="not valid UTF-8"):
         users_load_csv(path=path)
     assert not User.objects.exists()
+
+
+@pytest.mark.parametrize("zone", ["Europe", "Etc", "America", "America/Argentina"])
+def test_a_timezone_naming_a_directory_of_zones_is_a_row_error(tmp_path, zone):
+    path = csv_file(
+        tmp_path, ALICE + ",Europe/Paris", BOB + "," + zone, header=HEADER + ",timezone"
+    )
+
+    report = users_load_csv(path=path)
+
+    assert reasons(report) == [f"line 3: timezone must be an IANA zone name, got {zone!r}"]
+    assert list(User.objects.values_list("user_id", flat=True)) == ["1"]
