@@ -16,15 +16,17 @@ This is ``load_users``' logic. The promises it keeps:
   (line number where the record starts, header = line 1, and a reason such as
   ``expected 9 fields, got 4``), streamed to ``on_error`` and kept in the report
   up to ``max_errors`` so a million bad rows cannot fill memory; ``skipped``
-  counts them all.
+  counts them all. Bytes that are not UTF-8 make their row bad (``not valid
+  UTF-8 text``), not the file: they are decoded as surrogate escapes and
+  looked for before anything else, so no message ever quotes them.
 * **Balanced rotation slots.** A created user gets ``rotation_slot`` =
   (users in the table when the load started + how many users this load has
   created before it) % 3: one count per load, then a running number. An
   updated user keeps its slot.
 * **All or nothing per run.** The whole load is one transaction: ``strict=True``
   rolls it back when any row was bad (the errors are still reported), and a
-  fatal error half-way (the file stops being valid UTF-8, say) leaves the table
-  as it was.
+  fatal error half-way (a field over the ``csv`` module's size limit, say)
+  leaves the table as it was.
 * **Duplicate ids, exactly, in flat memory.** A set of every id seen grows with
   the file. Instead a fixed-size Bloom filter (``_IdFilter``, 4 MiB) remembers
   the ids of loaded rows. A row whose id the filter has never seen is certainly
@@ -82,6 +84,8 @@ _MAX_LENGTHS = {
 _SHORTEST_LIMIT = min(_MAX_LENGTHS.values())
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _WHOLE = re.compile(r"[0-9]+")
+# Surrogate escapes: what ``errors="surrogateescape"`` makes of bytes that are not UTF-8.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
 _ONE_DECIMAL = Decimal("0.1")
 _MEASURE_LIMIT = Decimal(10000)  # DecimalField(max_digits=5, decimal_places=1)
 _MAX_AGE = 150
@@ -282,7 +286,11 @@ class _Load:
     def _records(self) -> Iterator[tuple[int, list[str]]]:
         """Each non-blank record after the header as (first line, stripped fields)."""
         try:
-            file: IO[str] = self.path.open(encoding="utf-8-sig", newline="")
+            # Undecodable bytes become surrogate escapes: the row holding them is
+            # reported with its exact line, the rest of the file still loads.
+            file: IO[str] = self.path.open(
+                encoding="utf-8-sig", errors="surrogateescape", newline=""
+            )
         except FileNotFoundError:
             raise CsvImportError(f"{self.path}: no such file") from None
         except IsADirectoryError:
@@ -298,10 +306,6 @@ class _Load:
                     row = next(reader)
                 except StopIteration:
                     break
-                except UnicodeDecodeError:
-                    raise CsvImportError(
-                        f"{self.path}: not valid UTF-8 text (near line {line})"
-                    ) from None
                 except csv.Error as error:
                     raise CsvImportError(f"{self.path}: line {line}: {error}") from None
                 fields = [value.strip() for value in row]
@@ -323,6 +327,8 @@ class _Load:
         elif tuple(fields) == (*CSV_FIELDS, OPTIONAL_COLUMN):
             self.columns = (*CSV_FIELDS, OPTIONAL_COLUMN)
             self.zones = frozenset(available_timezones())
+        elif _NOT_UTF8.search("".join(fields)):
+            raise CsvImportError(f"{self.path}: line {line}: the header is not valid UTF-8 text")
         else:
             raise CsvImportError(
                 f"{self.path}: line {line}: the header must be {','.join(CSV_FIELDS)} "
@@ -437,10 +443,14 @@ def _row_parse(fields: list[str], *, columns: tuple[str, ...], zones: frozenset[
 
     ``zones`` are the valid values of the timezone column, when there is one.
     """
+    joined = "".join(fields)
+    # First, so that no other message quotes (and fails to print) undecodable bytes.
+    if not joined.isascii() and _NOT_UTF8.search(joined):
+        raise _RowInvalid("not valid UTF-8 text")
     if len(fields) != len(columns):
         raise _RowInvalid(f"expected {len(columns)} fields, got {len(fields)}")
     # Cheap C-level tests first; the field-by-field walk only for rows that may fail it.
-    if not all(fields[:9]) or max(map(len, fields)) > _SHORTEST_LIMIT or "\x00" in "".join(fields):
+    if not all(fields[:9]) or max(map(len, fields)) > _SHORTEST_LIMIT or "\x00" in joined:
         _fields_check(fields, columns=columns)
     user_id, name, email, signup_date, age, height_cm, weight_kg, activity, goals = fields[:9]
     if not _PLAIN_EMAIL.fullmatch(email):

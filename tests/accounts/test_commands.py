@@ -105,6 +105,17 @@ def test_load_users_strict_exits_1_when_rows_are_bad(manage_py, tmp_path):
     assert not User.objects.exists()
 
 
+def test_load_users_reports_a_row_that_is_not_utf8_and_loads_the_rest(manage_py, tmp_path):
+    path = csv_file(tmp_path, ALICE)
+    path.write_bytes(path.read_bytes() + BOB.replace("Bob", "Bj\xf6rn").encode("latin-1") + b"\n")
+    process = manage_py("load_users", str(path))
+    stdout, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 0
+    assert stderr.splitlines() == [f"{path}:3: not valid UTF-8 text"]
+    assert stdout.splitlines()[-1] == "created 1, updated 0, unchanged 0, skipped 1"
+
+
 @pytest.mark.django_db
 def test_users_by_id_prints_a_json_array():
     user_create(user_id="1", name="Alice Smith")

@@ -306,12 +306,32 @@ def test_an_empty_file_is_a_csv_import_error(tmp_path):
         users_load_csv(path=csv_file(tmp_path, raw=b""))
 
 
-def test_bytes_that_are_not_utf8_stop_the_load_and_write_nothing(tmp_path):
-    path = csv_file(tmp_path, raw=(HEADER + "\n" + ALICE + "\n").encode() + b"2,Bj\xf6rn,x\n")
+def test_a_row_with_bytes_that_are_not_utf8_is_reported_and_the_rest_loads(tmp_path):
+    bad = BOB.replace("Bob", "Bj\xf6rn").encode("latin-1")
+    path = csv_file(tmp_path, raw=(HEADER + "\n" + ALICE + "\n").encode() + bad + b"\n")
 
-    with pytest.raises(CsvImportError, match="not valid UTF-8"):
+    report = users_load_csv(path=path)
+
+    assert reasons(report) == ["line 3: not valid UTF-8 text"]
+    assert list(User.objects.values_list("user_id", flat=True)) == ["1"]
+
+
+def test_bytes_that_are_not_utf8_are_reported_at_their_exact_line_far_into_the_file(tmp_path):
+    rows = [f"{n},User {n},u{n}@example.com,2021-01-01,30,170,70,Low,x" for n in range(1, 1000)]
+    lines = [*rows[:499], '500,"Multi\nline \xe9",x@example.com', *rows[500:]]
+    raw = ("\n".join([HEADER, *lines]) + "\n").encode("latin-1")
+
+    report = users_load_csv(path=csv_file(tmp_path, raw=raw))
+
+    assert reasons(report) == ["line 501: not valid UTF-8 text"]
+    assert report.created == 998
+
+
+def test_a_header_that_is_not_utf8_is_a_csv_import_error(tmp_path):
+    path = csv_file(tmp_path, raw=b"user_id,n\xe4me\n" + ALICE.encode() + b"\n")
+
+    with pytest.raises(CsvImportError, match=r"line 1: the header is not valid UTF-8 text$"):
         users_load_csv(path=path)
-    assert not User.objects.exists()
 
 
 @pytest.mark.parametrize("zone", ["Europe", "Etc", "America", "America/Argentina"])
