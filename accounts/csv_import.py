@@ -89,6 +89,8 @@ _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 _ONE_DECIMAL = Decimal("0.1")
 _MEASURE_LIMIT = Decimal(10000)  # DecimalField(max_digits=5, decimal_places=1)
 _MAX_AGE = 150
+# Digits after any leading zeros: int() refuses strings past 4,300 digits, and no age needs 4.
+_MAX_AGE_DIGITS = len(str(_MAX_AGE))
 _email_validate = EmailValidator()
 # Plain addresses (almost all of them) match this strict subset of what
 # EmailValidator accepts, in a fraction of its time; anything else goes to it.
@@ -499,10 +501,9 @@ def _date_parse(name: str, value: str) -> datetime.date:
 def _age_parse(value: str) -> int:
     if not _WHOLE.fullmatch(value):
         raise _RowInvalid(f"age must be a whole number, got {value!r}")
-    age = int(value)
-    if age > _MAX_AGE:
+    if len(value.lstrip("0")) > _MAX_AGE_DIGITS or int(value) > _MAX_AGE:
         raise _RowInvalid(f"age must be between 0 and {_MAX_AGE}, got {value!r}")
-    return age
+    return int(value)
 
 
 def _measure_parse(name: str, value: str) -> Decimal:

@@ -344,3 +344,15 @@ def test_a_timezone_naming_a_directory_of_zones_is_a_row_error(tmp_path, zone):
 
     assert reasons(report) == [f"line 3: timezone must be an IANA zone name, got {zone!r}"]
     assert list(User.objects.values_list("user_id", flat=True)) == ["1"]
+
+
+def test_an_age_of_thousands_of_digits_is_a_row_error(tmp_path):
+    report = users_load_csv(path=csv_file(tmp_path, ALICE, BOB.replace(",45,", f",{'1' * 5000},")))
+
+    assert reasons(report) == [f"line 3: age must be between 0 and 150, got '{'1' * 5000}'"]
+
+
+def test_an_age_with_leading_zeros_still_loads(tmp_path):
+    users_load_csv(path=csv_file(tmp_path, ALICE.replace(",30,", ",00030,")))
+
+    assert User.objects.get(user_id="1").age == 30
