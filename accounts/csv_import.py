@@ -4,7 +4,8 @@ This is ``load_users``' logic. The promises it keeps:
 
 * **Streaming.** The file is read row by row with the ``csv`` module
   (``encoding="utf-8-sig"`` drops a byte-order mark, ``newline=""`` keeps quoted
-  line breaks), never whole. Rows are upserted ``chunk_size`` at a time with ONE
+  line breaks, ``skipinitialspace`` lets ``a, "b, c"`` quote its second field),
+  never whole. Rows are upserted ``chunk_size`` at a time with ONE
   select of the chunk's existing rows (to count created / updated / unchanged)
   and ONE ``executemany`` of ``INSERT … ON CONFLICT (user_id) DO UPDATE`` (the
   same SQL on SQLite and PostgreSQL) for the new and changed rows; an unchanged
@@ -300,7 +301,7 @@ class _Load:
         except OSError as error:
             raise CsvImportError(f"{self.path}: cannot read: {error.strerror}") from None
         with file:
-            reader = csv.reader(file)
+            reader = csv.reader(file, skipinitialspace=True)
             header_seen = False
             while True:
                 line = reader.line_num + 1

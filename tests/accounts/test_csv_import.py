@@ -356,3 +356,21 @@ def test_an_age_with_leading_zeros_still_loads(tmp_path):
     users_load_csv(path=csv_file(tmp_path, ALICE.replace(",30,", ",00030,")))
 
     assert User.objects.get(user_id="1").age == 30
+
+
+def test_a_quoted_field_after_a_space_keeps_its_commas(tmp_path):
+    path = csv_file(
+        tmp_path,
+        '21, "Smith, Alice", a@example.com, 2021-01-10, 30, 165, 60, Low, "Weight Loss, Sleep"',
+        header=HEADER.replace(",", ", "),
+    )
+
+    report = users_load_csv(path=path)
+
+    assert reasons(report) == []
+    alice = User.objects.get(user_id="21")
+    assert (alice.name, alice.email, alice.health_goals) == (
+        "Smith, Alice",
+        "a@example.com",
+        "Weight Loss, Sleep",
+    )
