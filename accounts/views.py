@@ -3,6 +3,8 @@
 ``GET /users/`` answers a plain JSON array, paginated by ``page`` / ``page_size``
 with an RFC 8288 ``Link`` header (``next`` / ``prev``) and ``X-Total-Count``.
 Bad input is a 400 with ``{"error": "..."}``; an unknown user a 404 likewise.
+No id can contain a NUL character (PostgreSQL text cannot hold one), so a NUL
+in ``id`` or ``name`` is a 400 and in the detail URL a 404, never a query.
 """
 
 from __future__ import annotations
@@ -27,10 +29,9 @@ def user_list_api(request: HttpRequest) -> JsonResponse:
         page_size = _positive_int(request.GET, "page_size", default=settings.USERS_PAGE_SIZE)
         if page_size > settings.USERS_MAX_PAGE_SIZE:
             raise BadQuery(f"page_size must be at most {settings.USERS_MAX_PAGE_SIZE}")
-        paginator = Paginator(
-            user_list(user_id=request.GET.get("id") or None, name=request.GET.get("name")),
-            page_size,
-        )
+        user_id = _text(request.GET, "id") or None
+        name = _text(request.GET, "name")
+        paginator = Paginator(user_list(user_id=user_id, name=name), page_size)
         if paginator.count and page_number > paginator.num_pages:
             raise BadQuery(f"page {page_number} is beyond the last page ({paginator.num_pages})")
     except BadQuery as error:
@@ -52,7 +53,7 @@ def user_list_api(request: HttpRequest) -> JsonResponse:
 @require_GET
 def user_detail_api(request: HttpRequest, user_id: str) -> JsonResponse:
     """One user by exact ``user_id``, or 404."""
-    user = user_get(user_id=user_id)
+    user = None if "\x00" in user_id else user_get(user_id=user_id)
     if user is None:
         return JsonResponse({"error": f"user {user_id!r} not found"}, status=404)
     return JsonResponse(user_as_dict(user), json_dumps_params={"ensure_ascii": False})
@@ -68,6 +69,14 @@ def _positive_int(query: QueryDict, name: str, *, default: int) -> int:
         raise BadQuery(f"{name} must be a whole number, got {raw!r}") from None
     if value < 1:
         raise BadQuery(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def _text(query: QueryDict, name: str) -> str | None:
+    """The parameter as given (None when absent); a NUL character is a ``BadQuery``."""
+    value = query.get(name)
+    if value is not None and "\x00" in value:
+        raise BadQuery(f"{name} must not contain a NUL character")
     return value
 
 

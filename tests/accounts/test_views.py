@@ -145,3 +145,24 @@ def test_an_unknown_user_is_a_404_with_a_json_error(client, five_users):
 @pytest.mark.parametrize("url", ["/users/", "/users/1/"])
 def test_only_get_is_allowed(client, five_users, url):
     assert client.post(url).status_code == 405
+
+
+@pytest.mark.parametrize("parameter", ["id", "name"])
+def test_a_nul_character_in_a_filter_is_a_400_without_a_query(
+    client, five_users, parameter, django_assert_num_queries
+):
+    with django_assert_num_queries(0):
+        response = client.get("/users/", {parameter: "a\x00b"})
+
+    assert response.status_code == 400
+    assert response.json() == {"error": f"{parameter} must not contain a NUL character"}
+
+
+def test_a_nul_character_in_the_detail_url_is_a_404_without_a_query(
+    client, five_users, django_assert_num_queries
+):
+    with django_assert_num_queries(0):
+        response = client.get("/users/%00/")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "user '\\x00' not found"}
