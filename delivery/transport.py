@@ -24,14 +24,13 @@ import urllib3
 from django.utils import timezone
 from requests.adapters import HTTPAdapter
 
-from delivery.conf import DeliveryConfig
+from delivery.conf import DeliveryConfig, signing_key
 from outbox.models import DailyNotification
 
 # The attempt log keeps the start of what the endpoint answered, not all of it.
 RESPONSE_EXCERPT_CHARS = 500
 # Bytes read from a response body at most; a longer body closes its connection.
 RESPONSE_READ_BYTES = 4 * RESPONSE_EXCERPT_CHARS
-WHSEC_PREFIX = "whsec_"
 # PostgreSQL text cannot hold NUL: one in what the endpoint sent would fail the whole
 # settle transaction, so it is stored as the replacement character instead.
 NUL = "\x00"
@@ -63,13 +62,6 @@ def notification_payload(notification: DailyNotification) -> dict[str, Any]:
         "generated_by": notification.generated_by,
         "user": {"id": user.user_id, "name": user.name, "email": user.email},
     }
-
-
-def signing_key(secret: str) -> bytes:
-    """The HMAC key of a secret: base64-decoded after a ``whsec_`` prefix (as the spec), else raw bytes."""
-    if secret.startswith(WHSEC_PREFIX):
-        return base64.b64decode(secret.removeprefix(WHSEC_PREFIX))
-    return secret.encode()
 
 
 def webhook_signature(*, secret: str, message_id: str, timestamp: int, body: bytes) -> str:

@@ -48,7 +48,9 @@ def test_a_worker_killed_mid_batch_is_taken_over_after_its_lease(
         "runpipeline",
         "deliver",
         *options,
-        env=worker_env(endpoint, NOTIFICATIONS_LEASE_SECONDS="1"),
+        env=worker_env(
+            endpoint, NOTIFICATIONS_LEASE_SECONDS="1", NOTIFICATIONS_TIMEOUT_SECONDS="0.3"
+        ),
     )
     wait_until(lambda: len(endpoint.app.recorder.received) >= 4)
 
