@@ -3,6 +3,7 @@
 ``GET /users/`` answers a plain JSON array, paginated by ``page`` / ``page_size``
 with an RFC 8288 ``Link`` header (``next`` / ``prev``) and ``X-Total-Count``.
 Bad input is a 400 with ``{"error": "..."}``; an unknown user a 404 likewise.
+``?id=`` matches the id exactly, the empty id included (so it finds no one).
 No id can contain a NUL character (PostgreSQL text cannot hold one), so a NUL
 in ``id`` or ``name`` is a 400 and in the detail URL a 404, never a query.
 """
@@ -29,7 +30,7 @@ def user_list_api(request: HttpRequest) -> JsonResponse:
         page_size = _positive_int(request.GET, "page_size", default=settings.USERS_PAGE_SIZE)
         if page_size > settings.USERS_MAX_PAGE_SIZE:
             raise BadQuery(f"page_size must be at most {settings.USERS_MAX_PAGE_SIZE}")
-        user_id = _text(request.GET, "id") or None
+        user_id = _text(request.GET, "id")
         name = _text(request.GET, "name")
         paginator = Paginator(user_list(user_id=user_id, name=name), page_size)
         if paginator.count and page_number > paginator.num_pages:
@@ -52,7 +53,7 @@ def user_list_api(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def user_detail_api(request: HttpRequest, user_id: str) -> JsonResponse:
-    """One user by exact ``user_id``, or 404."""
+    """One user by exact ``user_id`` (which may contain "/"), or 404."""
     user = None if "\x00" in user_id else user_get(user_id=user_id)
     if user is None:
         return JsonResponse({"error": f"user {user_id!r} not found"}, status=404)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import override_settings
+from django.urls import reverse
 
 from tests.factories import user_create
 
@@ -166,3 +167,19 @@ def test_a_nul_character_in_the_detail_url_is_a_404_without_a_query(
 
     assert response.status_code == 404
     assert response.json() == {"error": "user '\\x00' not found"}
+
+
+def test_a_user_id_containing_a_slash_is_found(client):
+    user_create(user_id="a/b", name="Slashed")
+
+    assert reverse("accounts:user-detail", args=["a/b"]) == "/users/a/b/"
+    response = client.get("/users/a/b/")
+
+    assert (response.status_code, response.json()["name"]) == (200, "Slashed")
+    assert client.get("/users/a/").status_code == 404
+
+
+def test_an_empty_id_matches_the_empty_id_only(client, five_users):
+    response = client.get("/users/", {"id": ""})
+
+    assert (response.status_code, response.json(), response["X-Total-Count"]) == (200, [], "0")
