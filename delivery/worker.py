@@ -22,7 +22,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import close_old_connections, connection, reset_queries, transaction
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    reset_queries,
+    transaction,
+)
 from django.utils import timezone
 
 from delivery.claims import (
@@ -47,6 +54,12 @@ PIPELINE_DEPTH = 2
 IDLE_SECONDS = 1.0
 # How much of the last error the row keeps (the attempt log keeps the detail).
 LAST_ERROR_CHARS = 300
+# Errors of a database that is restarting, gone for a moment or locked by another
+# writer: `forever` waits them out instead of dying.
+TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError)
+# The wait after the first such error; it doubles per error in a row, up to the cap.
+DATABASE_RETRY_SECONDS = 0.5
+DATABASE_RETRY_MAX_SECONDS = 30.0
 
 ProgressCallback = Callable[[int, "int | None"], None]
 
@@ -77,6 +90,8 @@ class Batch:
 
     claim: Claim
     futures: list[Future[SendResult | None]]
+    # time.monotonic() at which the claim's lease runs out.
+    lease_ends: float
 
 
 class DeliveryWorker:
@@ -106,6 +121,8 @@ class DeliveryWorker:
         # An attempt must not start so late that it could outlive the lease: another
         # worker could then claim and send the row while this one still is.
         self.lease_margin = min(config.timeout_seconds, config.lease_seconds / 2)
+        # Database errors in a row; `forever` waits longer after each.
+        self.database_errors = 0
 
     def run(self, *, forever: bool, max_seconds: float | None) -> DeliverySummary:
         started = time.monotonic()
@@ -119,12 +136,19 @@ class DeliveryWorker:
                     deadline is None or time.monotonic() < deadline
                 )
                 if may_claim and len(in_flight) < PIPELINE_DEPTH:
-                    batch = self.claim_and_send()
+                    try:
+                        batch = self.claim_and_send()
+                    except TRANSIENT_DATABASE_ERRORS as error:
+                        if not forever:
+                            raise
+                        self.database_wait(error, during="claim")
+                        continue
+                    self.database_errors = 0
                     if batch is not None:
                         in_flight.append(batch)
                         continue
                 if in_flight:
-                    self.settle(in_flight.popleft())
+                    self.settle(in_flight.popleft(), forever=forever)
                     self.on_progress(self.summary.settled, total)
                     # A batch is this loop's request: with DEBUG on, Django keeps every
                     # query's SQL until the next request, which a worker never gets.
@@ -145,6 +169,29 @@ class DeliveryWorker:
             self.summary.elapsed_seconds = time.monotonic() - started
         return self.summary
 
+    def database_wait(self, error: Exception, *, during: str) -> None:
+        """Log a transient database error, drop the connection and wait (longer each time in a row).
+
+        The next query opens a fresh connection: a restarted server or a terminated
+        backend leaves the old one unusable. Never inside a caller's transaction,
+        whose connection it would break.
+        """
+        self.database_errors += 1
+        delay = min(
+            DATABASE_RETRY_SECONDS * 2.0 ** min(self.database_errors - 1, 16),
+            DATABASE_RETRY_MAX_SECONDS,
+        )
+        logger.warning(
+            "action=delivery.database_error during=%s retry_in=%.1fs error=%s",
+            during,
+            delay,
+            " ".join(str(error).split())[:LAST_ERROR_CHARS],
+            extra={"action": "delivery.database_error"},
+        )
+        if not connection.in_atomic_block:
+            connection.close()
+        self.stop.wait(delay)
+
     def claim_and_send(self) -> Batch | None:
         """Claim a batch and queue its sends; None when nothing is due."""
         claimed_at = time.monotonic()
@@ -158,7 +205,9 @@ class DeliveryWorker:
             self.executor.submit(self.attempt, notification, send_by)
             for notification in claim.notifications
         ]
-        return Batch(claim=claim, futures=futures)
+        return Batch(
+            claim=claim, futures=futures, lease_ends=claimed_at + self.config.lease_seconds
+        )
 
     def attempt(self, notification: DailyNotification, send_by: float) -> SendResult | None:
         """Runs on a sending thread: one POST, unless stopping or too close to the lease's end."""
@@ -166,8 +215,12 @@ class DeliveryWorker:
             return None
         return self.transport.send(notification)
 
-    def settle(self, batch: Batch) -> None:
-        """Wait for a batch's sends, then log every attempt and write every row's state in bulk."""
+    def settle(self, batch: Batch, *, forever: bool) -> None:
+        """Wait for a batch's sends, then log every attempt and write every row's state in bulk.
+
+        With ``forever``, a transient database error does not lose the results: the
+        write is retried until it succeeds, the lease runs out or a stop is requested.
+        """
         sent: list[tuple[DailyNotification, SendResult]] = []
         unsent: list = []
         for notification, future in zip(batch.claim.notifications, batch.futures, strict=True):
@@ -181,6 +234,43 @@ class DeliveryWorker:
         settlements = [
             self.settlement(notification, result, now=now) for notification, result in sent
         ]
+        while True:
+            try:
+                written, released = self.settle_write(
+                    batch=batch, sent=sent, settlements=settlements, unsent=unsent
+                )
+            except TRANSIENT_DATABASE_ERRORS as error:
+                if not forever:
+                    raise
+                self.database_wait(error, during="settle")
+                if self.stop.is_set() or time.monotonic() >= batch.lease_ends:
+                    logger.warning(
+                        "action=delivery.settle_abandoned rows=%d: the database stayed "
+                        "unavailable; the rows are sent again after their lease",
+                        len(sent),
+                        extra={"action": "delivery.settle_abandoned"},
+                    )
+                    return
+                continue
+            self.database_errors = 0
+            break
+        self.summary_add(settlements=settlements, written=written, released=released)
+        logger.debug(
+            "action=delivery.batch sent=%d released=%d",
+            len(sent),
+            released,
+            extra={"action": "delivery.batch"},
+        )
+
+    def settle_write(
+        self,
+        *,
+        batch: Batch,
+        sent: list[tuple[DailyNotification, SendResult]],
+        settlements: list[Settlement],
+        unsent: list,
+    ) -> tuple[set, int]:
+        """One transaction: the attempts logged, the rows settled, the unsent released."""
         with transaction.atomic():
             DeliveryAttempt.objects.bulk_create(
                 [
@@ -197,6 +287,10 @@ class DeliveryWorker:
             )
             written = notifications_settle(lease=batch.claim.lease, settlements=settlements)
             released = notifications_release(lease=batch.claim.lease, ids=unsent) if unsent else 0
+        return written, released
+
+    def summary_add(self, *, settlements: list[Settlement], written: set, released: int) -> None:
+        """Count what a settle wrote; warn about rows whose lease another worker holds now."""
         for settlement in settlements:
             if settlement.notification_id not in written:
                 continue
@@ -215,12 +309,6 @@ class DeliveryWorker:
                 lost,
                 extra={"action": "delivery.lease_lost"},
             )
-        logger.debug(
-            "action=delivery.batch sent=%d released=%d",
-            len(sent),
-            released,
-            extra={"action": "delivery.batch"},
-        )
 
     def settlement(
         self, notification: DailyNotification, result: SendResult, *, now: datetime.datetime
