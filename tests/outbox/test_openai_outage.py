@@ -62,10 +62,7 @@ def test_a_full_outage_stops_the_command_in_one_line_after_few_requests(
     fake_openai.respond = lambda request: SERVER_ERROR
     users_create(100)
     with pytest.raises(CommandError) as raised:
-        call_command(
-            "runpipeline", "generate", "--generator", "openai", "--concurrency", "4", "--date",
-            DATE.isoformat(),
-        )  # fmt: skip
+        call_command("runpipeline", "generate", "--generator", "openai", "--concurrency", "4")
     message = str(raised.value)
     assert "\n" not in message
     assert f"{CONSECUTIVE_FAILURE_LIMIT} consecutive failures" in message
