@@ -10,6 +10,11 @@ the unique constraint keeps the first and this run counts that user as existing.
 The statement is sent directly because ``bulk_create`` prepares every value of
 every row through the ORM, which made it three times slower than generating
 the text (see bench/generate.py).
+
+A run can be bounded in time (``max_seconds``): it stops after the chunk during
+which the deadline passed, with every row of the chunks done written, and says
+it is incomplete, so a scheduled task can end before its worker's timeout and
+leave the rest to the next one.
 """
 
 from __future__ import annotations
@@ -41,12 +46,16 @@ ProgressCallback = Callable[[int, int | None], None]
 
 @dataclass(frozen=True, slots=True)
 class GenerationSummary:
-    """What a run did: rows it inserted, users that already had one, inserted rows that fell back."""
+    """What a run did: rows it inserted, users that already had one, inserted rows that fell back.
+
+    ``complete`` is False when the run stopped at its time limit with users left to do.
+    """
 
     created: int
     existing: int
     fallback: int
     elapsed_seconds: float
+    complete: bool
 
 
 def notifications_generate(
@@ -57,22 +66,33 @@ def notifications_generate(
     limit: int | None = None,
     on_progress: ProgressCallback | None = None,
     chunk_size: int = CHUNK_SIZE,
+    max_seconds: float | None = None,
 ) -> GenerationSummary:
     """Write the missing notifications of ``date`` for the first ``limit`` users (all by default).
 
     Safe to re-run and to run twice at once: each user ends with exactly one row.
-    ``on_progress(done, total)`` is called as users are processed.
+    ``on_progress(done, total)`` is called as users are processed. With
+    ``max_seconds``, no chunk is started once that many seconds have passed and
+    the run has asked the generator for something (so every run makes progress);
+    the summary's ``complete`` says whether every user was reached.
     """
     started = time.monotonic()
+    deadline = None if max_seconds is None else started + max_seconds
     total = User.objects.count()
     if limit is not None:
         total = min(total, limit)
-    created = existing = fallback = done = 0
+    created = existing = fallback = done = asked = 0
     last_pk: str | None = None
     last_report = 0.0
+    complete = True
     if on_progress:
         on_progress(0, total)
     while done < total:
+        # Only once this run has written text: users who already have a row cost
+        # a query a chunk, so a continuation always gets past them to new work.
+        if deadline is not None and asked and time.monotonic() >= deadline:
+            complete = False
+            break
         chunk = _users_after(after=last_pk, count=min(chunk_size, total - done))
         if not chunk:
             break  # users were deleted since counting
@@ -85,6 +105,7 @@ def notifications_generate(
             for user in chunk
             if user.user_id not in have_row
         ]
+        asked += len(requests)
         rows: list[NewRow] = []
         for request, text in generator.write_many(requests=requests, concurrency=concurrency):
             rows.append(
@@ -113,15 +134,18 @@ def notifications_generate(
         existing=existing,
         fallback=fallback,
         elapsed_seconds=time.monotonic() - started,
+        complete=complete,
     )
     logger.info(
-        "action=notifications_generate date=%s generator=%s created=%d existing=%d fallback=%d seconds=%.1f",
+        "action=notifications_generate date=%s generator=%s created=%d existing=%d fallback=%d "
+        "seconds=%.1f complete=%s",
         date,
         generator.name,
         summary.created,
         summary.existing,
         summary.fallback,
         summary.elapsed_seconds,
+        summary.complete,
         extra={
             "action": "notifications_generate",
             "date": date.isoformat(),
@@ -130,6 +154,7 @@ def notifications_generate(
             "rows_created": summary.created,
             "users_existing": summary.existing,
             "rows_fallback": summary.fallback,
+            "complete": summary.complete,
         },
     )
     return summary

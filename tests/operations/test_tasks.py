@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime
 import io
 import threading
+from functools import partial
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
+from django_q.models import OrmQ
 
 from delivery import tasks
+from delivery.management.commands import runpipeline
+from outbox.generation import notifications_generate
 from outbox.models import DailyNotification
 from tests.factories import notification_create, users_create
 
@@ -42,6 +46,59 @@ def test_generate_task_run_twice_writes_nothing_new():
     tasks.notifications_generate_today()
     tasks.notifications_generate_today()
     assert DailyNotification.objects.count() == 3
+
+
+@pytest.mark.django_db
+@override_settings(OPENAI_API_KEY="")
+def test_a_complete_generate_task_queues_nothing():
+    users_create(3)
+    tasks.notifications_generate_today()
+    assert not OrmQ.objects.exists()
+
+
+def test_generate_task_bound_stays_below_the_cluster_timeout(settings):
+    # The chunk in progress at the bound still runs to its end.
+    assert settings.Q_CLUSTER["timeout"] >= 2 * tasks.GENERATE_MAX_SECONDS
+
+
+@pytest.fixture
+def bounded_in_chunks_of_two(monkeypatch):
+    """A generate task that stops after its first chunk of 2 users."""
+    monkeypatch.setattr(tasks, "GENERATE_MAX_SECONDS", 0.000001)
+    monkeypatch.setattr(
+        runpipeline, "notifications_generate", partial(notifications_generate, chunk_size=2)
+    )
+
+
+@pytest.mark.django_db
+@override_settings(TIME_ZONE="Pacific/Auckland", OPENAI_API_KEY="")
+def test_an_incomplete_generate_task_queues_itself_for_the_same_date(
+    fixed_now, bounded_in_chunks_of_two
+):
+    users_create(5)
+    summary = tasks.notifications_generate_today()
+    assert summary.endswith("users remain")
+    assert DailyNotification.objects.count() == 2
+    queued = OrmQ.objects.get()
+    assert queued.task["func"] == "delivery.tasks.notifications_generate_today"
+    # The date the chain started on, even if the next task runs after midnight.
+    assert queued.task["args"] == ("2026-11-23",)
+
+
+@pytest.mark.django_db
+@override_settings(OPENAI_API_KEY="")
+def test_the_queued_generate_tasks_finish_the_day(bounded_in_chunks_of_two):
+    users_create(5)
+    tasks.notifications_generate_today("2026-11-22")
+    runs = 1
+    while OrmQ.objects.exists() and runs < 10:
+        queued = OrmQ.objects.get()
+        queued.delete()
+        tasks.notifications_generate_today(*queued.task["args"])
+        runs += 1
+    assert not OrmQ.objects.exists()
+    assert runs == 3
+    assert DailyNotification.objects.filter(date="2026-11-22").count() == 5
 
 
 def test_deliver_task_is_bounded_by_the_setting(monkeypatch, settings):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime
 import io
 import re
+from functools import partial
 
 import pytest
 from django.core.management import CommandError, call_command
 from freezegun import freeze_time
 
+from delivery.management.commands import runpipeline
+from outbox.generation import notifications_generate
 from outbox.models import DailyNotification
 from tests.factories import users_create
 from tests.outbox.conftest import Reply
@@ -151,3 +154,37 @@ def test_two_runs_at_once_leave_one_row_per_user(manage_py) -> None:
     # Counting is honest: together the runs created each row once.
     assert sum(int(s["created"]) for s in summaries) == len(users)
     assert all(int(s["created"]) + int(s["existing"]) == len(users) for s in summaries)
+
+
+@pytest.fixture
+def chunks_of_two(monkeypatch):
+    """The command's generation in chunks of 2 users, so a bound can stop it between chunks."""
+    monkeypatch.setattr(
+        runpipeline, "notifications_generate", partial(notifications_generate, chunk_size=2)
+    )
+
+
+@pytest.mark.django_db
+def test_max_seconds_stops_the_run_and_says_so(chunks_of_two) -> None:
+    users_create(5)
+    out = io.StringIO()
+    call_command(
+        "runpipeline", "generate", "--generator", "offline", "--max-seconds", "0.000001", stdout=out
+    )
+    line = out.getvalue().strip()
+    assert line.endswith("; stopped at the time limit, users remain")
+    assert SUMMARY.match(line.removesuffix("; stopped at the time limit, users remain"))
+    assert DailyNotification.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_max_seconds_not_reached_prints_the_usual_line(chunks_of_two) -> None:
+    users_create(5)
+    summary = generate("--generator", "offline", "--max-seconds", "60")
+    assert summary["created"] == "5"
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "inf"])
+def test_max_seconds_must_be_a_positive_number(value: str) -> None:
+    with pytest.raises(CommandError, match="--max-seconds"):
+        call_command("runpipeline", "generate", "--max-seconds", value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -189,3 +190,54 @@ def test_existing_rows_are_found_in_every_chunk() -> None:
     summary = generate(generator, chunk_size=3)
     assert (summary.created, summary.existing) == (6, 4)
     assert sorted(generator.asked) == sorted(user.pk for user in users if user not in users[::3])
+
+
+class SlowGenerator(CountingGenerator):
+    """Offline text that takes ``delay`` seconds a user."""
+
+    def __init__(self, *, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def write(self, *, user: User, category: str, date: datetime.date) -> GeneratedText:
+        time.sleep(self.delay)
+        return super().write(user=user, category=category, date=date)
+
+
+def test_a_run_without_a_bound_is_complete() -> None:
+    users_create(5)
+    assert generate(chunk_size=2).complete is True
+
+
+def test_a_run_stops_after_the_chunk_during_which_the_bound_passed() -> None:
+    users_create(10)
+    generator = SlowGenerator(delay=0.02)
+    summary = generate(generator, chunk_size=3, max_seconds=0.05)
+    # Chunk 1 (0.06 s) passes the bound: it is written, no other chunk is started.
+    assert (summary.created, summary.complete) == (3, False)
+    assert len(generator.asked) == 3
+    assert DailyNotification.objects.count() == 3
+
+
+def test_a_run_after_a_bounded_one_carries_on() -> None:
+    users_create(10)
+    generate(SlowGenerator(delay=0.02), chunk_size=3, max_seconds=0.05)
+    generator = CountingGenerator()
+    summary = generate(generator, chunk_size=3)
+    assert (summary.created, summary.existing, summary.complete) == (7, 3, True)
+    assert len(generator.asked) == 7
+
+
+def test_a_bound_not_reached_is_complete() -> None:
+    users_create(10)
+    summary = generate(chunk_size=3, max_seconds=60)
+    assert (summary.created, summary.complete) == (10, True)
+
+
+def test_a_bounded_run_gets_past_users_who_have_a_row() -> None:
+    users = sorted(users_create(9), key=lambda user: user.pk)
+    for user in users[:6]:
+        notification_create(user=user, date=DATE)
+    summary = generate(SlowGenerator(delay=0.02), chunk_size=3, max_seconds=0.000001)
+    # Chunks 1 and 2 had nothing to write: the bound only counts once text was written.
+    assert (summary.created, summary.existing, summary.complete) == (3, 6, True)

@@ -38,6 +38,20 @@ def positive_int(text: str) -> int:
 positive_int.__name__ = "positive integer"
 
 
+def positive_float(text: str) -> float:
+    """An argparse type for a number of seconds above zero (fractions allowed)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"must be above 0, got {text}")
+    return value
+
+
+positive_float.__name__ = "positive number"
+
+
 class Command(DatabaseCommand):
     help = "Generate today's notifications and deliver what is due (or one of the two stages)."
 
@@ -67,6 +81,12 @@ class Command(DatabaseCommand):
         parser.add_argument(
             "--limit", type=positive_int, default=None, help="Generate for at most N users."
         )
+        parser.add_argument(
+            "--max-seconds",
+            type=positive_float,
+            default=None,
+            help="Start no new chunk of users after this many seconds (scheduled runs use it).",
+        )
 
     @staticmethod
     def add_deliver_arguments(parser: CommandParser) -> None:
@@ -92,13 +112,17 @@ class Command(DatabaseCommand):
             help="Stop claiming new batches after this many seconds (scheduled runs use it).",
         )
 
+    # The last generate's summary, for a caller holding the command (the scheduled task).
+    generated: GenerationSummary | None = None
+
     def handle(self, *args, stage: str | None = None, **options) -> None:
         if stage in (None, "generate"):
-            self.generate(
+            self.generated = self.generate(
                 date=options.get("date"),
                 generator_name=options.get("generator"),
                 concurrency=options.get("concurrency"),
                 limit=options.get("limit"),
+                max_seconds=options.get("max_seconds"),
             )
         if stage in (None, "deliver"):
             self.deliver(
@@ -115,6 +139,7 @@ class Command(DatabaseCommand):
         generator_name: str | None,
         concurrency: int | None,
         limit: int | None,
+        max_seconds: float | None = None,
     ) -> GenerationSummary:
         day = parse_date(date) if date else timezone.localdate()
         try:
@@ -129,6 +154,7 @@ class Command(DatabaseCommand):
                     concurrency=concurrency or settings.OPENAI_CONCURRENCY,
                     limit=limit,
                     on_progress=on_progress,
+                    max_seconds=max_seconds,
                 )
             except GeneratorUnavailable as error:
                 # e.g. a rejected API key: every user would fail; rows written so far stay.
@@ -136,6 +162,7 @@ class Command(DatabaseCommand):
         self.stdout.write(
             f"{day} {generator.name}: created {summary.created}, existing {summary.existing}, "
             f"fallback {summary.fallback} in {summary.elapsed_seconds:.1f}s"
+            + ("" if summary.complete else "; stopped at the time limit, users remain")
         )
         return summary
 
