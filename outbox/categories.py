@@ -1,26 +1,25 @@
 """Which category a user's notification has on a given date.
 
-The rotation is a pure function of (user id, date), so a re-run or a second
-process picks the same category without reading anything back. Each user has a
-fixed offset in 0..2 and walks the three categories in order, one step a day:
-two consecutive days therefore always differ.
+Each user has a stored ``rotation_slot`` (0, 1 or 2), given round-robin as users
+are created (``accounts.User.rotation_slot``), and walks the three categories in
+order, one step a day: the category is
+``CATEGORIES[(date.toordinal() + rotation_slot) % 3]``.
 
-Balance over the user base comes from the offsets being spread evenly. A hash of
-the id alone is not enough for small bases: 1,000 hashed ids land within one
-percentage point of a third only about a third of the time (the standard deviation
-of each count is ~15 users). Real ids are nearly always a counter, possibly with a
-prefix (``"17"``, ``"u17"``, ``"user-0017"``), so the offset is the trailing number
-modulo 3, shifted by a stable hash of the prefix: any run of consecutive ids is
-balanced to within one user. Ids without a trailing number fall back to the hash
-alone, which is balanced within 1% from a few tens of thousands of users on.
+Why a stored slot rather than something computed from the user id: ids come in
+any shape (counters, prefixed counters, uuids, emails, random numbers), and no
+function of the id alone balances all of them; a hash leaves 1,000 users outside
+one percentage point of a third most of the time, and a trailing counter is
+skewed by ids that are all multiples of three. Slots handed out round-robin
+split any user base into three groups that differ by at most one user, so each
+day's split of categories is exact to one user whatever the ids look like.
+Consecutive days differ by construction (the index moves by one a day), and the
+choice is a pure function of (slot, date), so a re-run or a second process picks
+the same category for a user without reading anything back.
 """
 
 from __future__ import annotations
 
 import datetime
-import functools
-import hashlib
-import re
 
 from outbox.models import DailyNotification
 
@@ -30,29 +29,7 @@ CATEGORIES: tuple[str, ...] = (
     DailyNotification.Category.TIP.value,
 )
 
-_TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$", re.DOTALL)
 
-
-def _stable_hash(text: str) -> int:
-    """A hash that is the same in every process (Python's ``hash`` is salted per process)."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-
-
-def rotation_offset(user_id: str) -> int:
-    """The user's fixed place in the three-day rotation (0, 1 or 2)."""
-    match = _TRAILING_NUMBER.match(user_id)
-    if match is None:
-        return _stable_hash(user_id) % len(CATEGORIES)
-    prefix, number = match.groups()
-    return (_prefix_offset(prefix) + int(number)) % len(CATEGORIES)
-
-
-@functools.lru_cache(maxsize=256)
-def _prefix_offset(prefix: str) -> int:
-    # Ids share a handful of prefixes (often none): hash each once.
-    return _stable_hash(prefix) % len(CATEGORIES)
-
-
-def category_for(*, user_id: str, date: datetime.date) -> str:
-    """The category of ``user_id``'s notification on ``date``; never the same two days running."""
-    return CATEGORIES[(date.toordinal() + rotation_offset(user_id)) % len(CATEGORIES)]
+def category_for(*, rotation_slot: int, date: datetime.date) -> str:
+    """The category on ``date`` of a user in ``rotation_slot``; never the same two days running."""
+    return CATEGORIES[(date.toordinal() + rotation_slot) % len(CATEGORIES)]

@@ -100,7 +100,9 @@ def notifications_generate(
         last_pk = chunk[-1].user_id
         requests = [
             WriteRequest(
-                user=user, category=category_for(user_id=user.user_id, date=date), date=date
+                user=user,
+                category=category_for(rotation_slot=user.rotation_slot, date=date),
+                date=date,
             )
             for user in chunk
             if user.user_id not in have_row

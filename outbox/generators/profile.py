@@ -37,6 +37,8 @@ class UserProfile:
 
     A plain value rather than a model instance: cheaper to build by the thousand,
     and a generator running in a worker thread cannot trigger a query through it.
+    ``rotation_slot`` is what generation picks the category with (see
+    ``outbox.categories``); the generators themselves do not read it.
     """
 
     user_id: str
@@ -46,6 +48,7 @@ class UserProfile:
     weight_kg: Decimal
     activity_level: str
     health_goals: str
+    rotation_slot: int
 
 
 PROFILE_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(UserProfile))

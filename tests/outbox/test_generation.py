@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import time
+import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -20,7 +22,7 @@ from outbox.generators import (
     generator_for,
 )
 from outbox.models import DailyNotification
-from tests.factories import notification_create, users_create
+from tests.factories import notification_create, user_build, users_create
 from tests.outbox.conftest import Reply
 
 DATE = datetime.date(2026, 11, 22)
@@ -79,7 +81,7 @@ def test_rows_are_pending_with_the_rotation_category() -> None:
     generate()
     rows = {row.user_id: row for row in DailyNotification.objects.all()}
     for user in users:
-        assert rows[user.pk].category == category_for(user_id=user.pk, date=DATE)
+        assert rows[user.pk].category == category_for(rotation_slot=user.rotation_slot, date=DATE)
         assert rows[user.pk].status == DailyNotification.Status.PENDING
         assert rows[user.pk].generated_by == "offline"
 
@@ -241,3 +243,20 @@ def test_a_bounded_run_gets_past_users_who_have_a_row() -> None:
     summary = generate(SlowGenerator(delay=0.02), chunk_size=3, max_seconds=0.000001)
     # Chunks 1 and 2 had nothing to write: the bound only counts once text was written.
     assert (summary.created, summary.existing, summary.complete) == (3, 6, True)
+
+
+@pytest.mark.parametrize(
+    "make_id",
+    [lambda n: str(uuid.uuid4()), lambda n: f"member{n}@example.com", lambda n: str(3 * n)],
+    ids=["uuid", "email", "multiples-of-three"],
+)
+def test_categories_split_in_thirds_whatever_the_ids(make_id) -> None:
+    for n in range(30):
+        # One at a time, as the admin does: the model gives the slot round-robin.
+        user = user_build(user_id=make_id(n))
+        fields = {f.attname: getattr(user, f.attname) for f in User._meta.concrete_fields}
+        del fields["rotation_slot"]
+        User.objects.create(**fields)
+    generate()
+    counts = Counter(DailyNotification.objects.values_list("category", flat=True))
+    assert sorted(counts.values()) == [10, 10, 10]

@@ -35,7 +35,9 @@ def test_a_thousand_users_do_not_all_read_the_same_sentence() -> None:
     generator = OfflineGenerator()
     users = [user_build() for _ in range(1000)]
     bodies = Counter(
-        generator.write(user=u, category=category_for(user_id=u.pk, date=DATE), date=DATE).body
+        generator.write(
+            user=u, category=category_for(rotation_slot=u.rotation_slot, date=DATE), date=DATE
+        ).body
         for u in users
     )
     assert len(bodies) >= 200
@@ -79,7 +81,9 @@ def test_text_changes_from_one_day_to_the_next() -> None:
     generator = OfflineGenerator()
     days = [DATE + datetime.timedelta(days=n) for n in range(6)]
     bodies = {
-        generator.write(user=user, category=category_for(user_id=user.pk, date=d), date=d).body
+        generator.write(
+            user=user, category=category_for(rotation_slot=user.rotation_slot, date=d), date=d
+        ).body
         for d in days
     }
     assert len(bodies) == 6
