@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -50,6 +50,13 @@ logger = logging.getLogger(__name__)
 
 # Batches claimed and queued at once: one being sent, one waiting behind it.
 PIPELINE_DEPTH = 2
+# A batch is settled whole when it completes within this long; otherwise what has
+# finished so far is settled every this often, so one slow attempt cannot keep the
+# rest of its batch unsettled (and their leases running out).
+SETTLE_INTERVAL_SECONDS = 0.25
+# An attempt starts no later than this many timeouts before its lease ends: it then
+# ends (hard deadline) a timeout before the lease does, which leaves that for the settle.
+START_MARGIN_TIMEOUTS = 2
 # How long `forever` sleeps when nothing is due (a stop request wakes it at once).
 IDLE_SECONDS = 1.0
 # How much of the last error the row keeps (the attempt log keeps the detail).
@@ -86,10 +93,13 @@ class DeliverySummary:
 
 @dataclass(kw_only=True)
 class Batch:
-    """A claimed batch on its way: its claim and one future per row (None: not sent)."""
+    """A claimed batch on its way: its claim and the futures of rows not settled yet.
+
+    Each future yields the attempt's result, or None when the row was not sent.
+    """
 
     claim: Claim
-    futures: list[Future[SendResult | None]]
+    pending: dict[Future[SendResult | None], DailyNotification]
     # time.monotonic() at which the claim's lease runs out.
     lease_ends: float
 
@@ -120,7 +130,7 @@ class DeliveryWorker:
         self.abort = threading.Event()
         # An attempt must not start so late that it could outlive the lease: another
         # worker could then claim and send the row while this one still is.
-        self.lease_margin = min(config.timeout_seconds, config.lease_seconds / 2)
+        self.start_margin = START_MARGIN_TIMEOUTS * config.timeout_seconds
         # Database errors in a row; `forever` waits longer after each.
         self.database_errors = 0
 
@@ -148,7 +158,9 @@ class DeliveryWorker:
                         in_flight.append(batch)
                         continue
                 if in_flight:
-                    self.settle(in_flight.popleft(), forever=forever)
+                    self.settle_finished(in_flight, forever=forever)
+                    while in_flight and not in_flight[0].pending:
+                        in_flight.popleft()
                     self.on_progress(self.summary.settled, total)
                     # A batch is this loop's request: with DEBUG on, Django keeps every
                     # query's SQL until the next request, which a worker never gets.
@@ -200,14 +212,13 @@ class DeliveryWorker:
         )
         if not claim.notifications:
             return None
-        send_by = claimed_at + self.config.lease_seconds - self.lease_margin
-        futures = [
-            self.executor.submit(self.attempt, notification, send_by)
+        lease_ends = claimed_at + self.config.lease_seconds
+        send_by = lease_ends - self.start_margin
+        pending = {
+            self.executor.submit(self.attempt, notification, send_by): notification
             for notification in claim.notifications
-        ]
-        return Batch(
-            claim=claim, futures=futures, lease_ends=claimed_at + self.config.lease_seconds
-        )
+        }
+        return Batch(claim=claim, pending=pending, lease_ends=lease_ends)
 
     def attempt(self, notification: DailyNotification, send_by: float) -> SendResult | None:
         """Runs on a sending thread: one POST, unless stopping or too close to the lease's end."""
@@ -215,21 +226,38 @@ class DeliveryWorker:
             return None
         return self.transport.send(notification)
 
-    def settle(self, batch: Batch, *, forever: bool) -> None:
-        """Wait for a batch's sends, then log every attempt and write every row's state in bulk.
+    def settle_finished(self, in_flight: deque[Batch], *, forever: bool) -> None:
+        """Wait briefly for the oldest batch, then settle what has finished.
+
+        A batch that completes within ``SETTLE_INTERVAL_SECONDS`` is settled whole (one
+        write for it all); when the wait runs out, every batch's finished rows are
+        settled now and the rest later.
+        """
+        oldest = in_flight[0]
+        _, not_done = wait(oldest.pending, timeout=SETTLE_INTERVAL_SECONDS)
+        for batch in list(in_flight):
+            if batch is not oldest and not not_done:
+                continue
+            finished = [future for future in batch.pending if future.done()]
+            if finished:
+                self.settle(batch, finished, forever=forever)
+
+    def settle(self, batch: Batch, finished: list[Future], *, forever: bool) -> None:
+        """Log the finished attempts of a batch and write their rows' state, in bulk.
 
         With ``forever``, a transient database error does not lose the results: the
         write is retried until it succeeds, the lease runs out or a stop is requested.
         """
         sent: list[tuple[DailyNotification, SendResult]] = []
         unsent: list = []
-        for notification, future in zip(batch.claim.notifications, batch.futures, strict=True):
+        for future in finished:
+            notification = batch.pending.pop(future)
             result = future.result()
             if result is None:
                 unsent.append(notification.id)
             else:
                 sent.append((notification, result))
-        # Backoff counts from now, when the batch's last answer is in.
+        # Backoff counts from now, when these answers are in.
         now = timezone.now()
         settlements = [
             self.settlement(notification, result, now=now) for notification, result in sent

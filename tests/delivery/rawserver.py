@@ -87,7 +87,7 @@ class RawServer:
                     return
                 conn.sendall(piece)
             with self.lock:
-                self.answered[key] = time.monotonic()
+                self.answered[key] = time.time()
         except OSError:
             pass
         finally:

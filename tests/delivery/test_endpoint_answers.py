@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import time
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -9,7 +12,7 @@ import pytest
 from delivery.models import DeliveryAttempt
 from delivery.worker import notifications_deliver
 from outbox.models import DailyNotification
-from tests.delivery.rawserver import RawServer, raw_response
+from tests.delivery.rawserver import OK, RawServer, raw_response, trickled
 from tests.factories import notification_create, users_create
 
 pytestmark = pytest.mark.django_db
@@ -66,3 +69,46 @@ def test_a_nul_byte_in_a_refusal_reaches_last_error_replaced(raw_server, setting
     assert notification.status == Status.PENDING
     assert notification.last_error == "HTTP 503: busy\ufffdnow"
     assert DeliveryAttempt.objects.get().response_excerpt == "busy\ufffdnow"
+
+
+def test_an_answer_trickling_past_the_lease_is_cut_and_no_row_is_sent_twice(raw_server, settings):
+    # Each byte comes well within the read timeout, so only a deadline on the whole
+    # attempt ends it; without one the row's lease runs out mid-attempt and the
+    # worker's own next claims take its prefetched rows again.
+    settings.NOTIFICATIONS_TIMEOUT_SECONDS = 0.5
+    settings.NOTIFICATIONS_LEASE_SECONDS = 1.5
+    settings.NOTIFICATIONS_BACKOFF_SECONDS = 60.0
+    server = raw_server(lambda n, key: trickled(OK, every=0.15) if n == 1 else OK)
+    notifications_create(12)
+    started = time.monotonic()
+
+    summary = notifications_deliver(concurrency=2, batch_size=5)
+
+    sent = Counter(server.keys)
+    assert len(sent) == 12
+    assert set(sent.values()) == {1}
+    assert time.monotonic() - started < 5
+    slow = DailyNotification.objects.get(id=server.keys[0])
+    assert slow.status == Status.PENDING
+    assert "Timeout" in slow.last_error
+    assert (summary.delivered, summary.retrying) == (11, 1)
+    assert DeliveryAttempt.objects.get(notification=slow).http_status is None
+
+
+def test_a_fast_row_is_settled_before_a_slow_row_of_its_batch_ends(raw_server, settings):
+    settings.NOTIFICATIONS_TIMEOUT_SECONDS = 3.0
+    settings.NOTIFICATIONS_LEASE_SECONDS = 9.0
+    server = raw_server(lambda n, key: [(b"", 1.5), *OK] if n == 1 else OK)
+    notifications_create(4)
+
+    summary = notifications_deliver(concurrency=4, batch_size=4)
+
+    assert summary.delivered == 4
+    slow_key = server.keys[0]
+    slow_answered = datetime.datetime.fromtimestamp(server.answered[slow_key], tz=datetime.UTC)
+    fast = DailyNotification.objects.exclude(id=slow_key)
+    assert len(fast) == 3
+    for row in fast:
+        assert row.status == Status.DELIVERED
+        # The row was settled (updated_at) while the slow attempt was still waiting.
+        assert row.updated_at < slow_answered - datetime.timedelta(seconds=0.5)
