@@ -85,9 +85,21 @@ RESPONSE_FORMAT = {
     },
 }
 
-# Leftovers of formats we did not ask for: code fences, HTML/XML tags, JSON braces.
-_MARKUP = re.compile(r"```|</?[A-Za-z][^>]*>|[{}]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Leftovers of formats we did not ask for, which a phone would show as raw
+# characters: code (fences or inline backticks), HTML/XML tags, JSON braces,
+# markdown emphasis, headings and links. Bare URLs are refused too: the model is
+# not asked for links, nobody reviews the text before it is sent, and a link in
+# a health notification is one we cannot vouch for (it may not even exist).
+_MARKUP = re.compile(
+    r"`|</?[A-Za-z][^>]*>|[{}]"
+    r"|\*\*|__|^\s*#|\[[^\]]*\]\([^)]*\)"
+    r"|\bhttps?://|\bwww\.",
+    re.MULTILINE | re.IGNORECASE,
+)
+# Control characters (newlines and tabs aside) and invisible ones: zero-width
+# spaces and joiners, direction marks, word joiner, byte-order mark. A text made
+# only of these looks empty on a phone.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2060\ufeff]")
 
 
 class UnusableOutput(ValueError):
@@ -117,7 +129,12 @@ def user_message_for(*, user: Profile, category: str, date: datetime.date) -> st
 
 
 def text_from_output(content: str | None) -> tuple[str, str]:
-    """The (title, message) of a model answer, or ``UnusableOutput`` saying what is wrong."""
+    """The (title, message) of a model answer, or ``UnusableOutput`` saying what is wrong.
+
+    Both are stripped of control and invisible characters, the title folded onto
+    one line; either is refused when that leaves it empty, when it is too long,
+    or when it holds markup (see ``_MARKUP``).
+    """
     if not content:
         raise UnusableOutput("empty answer")
     try:
@@ -129,9 +146,15 @@ def text_from_output(content: str | None) -> tuple[str, str]:
     fields = {}
     for key, limit in (("title", TITLE_MAX_CHARS), ("message", MESSAGE_MAX_CHARS)):
         value = data.get(key)
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str):
             raise UnusableOutput(f"{key} missing or empty")
-        value = _CONTROL.sub("", value).strip()
+        value = _INVISIBLE.sub("", value).strip()
+        if key == "title":
+            # A title is one line: folded here rather than refused.
+            value = " ".join(value.split())
+        if not value:
+            # Checked after cleaning: "\u200b" or "\x01\x02" is as empty as "".
+            raise UnusableOutput(f"{key} missing or empty")
         if len(value) > limit:
             raise UnusableOutput(f"{key} longer than {limit} characters")
         if _MARKUP.search(value):
