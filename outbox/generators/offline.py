@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import functools
 import hashlib
+import re
 import struct
 from dataclasses import dataclass
 
@@ -175,28 +176,43 @@ GOALS: dict[str, Goal] = {
 }
 
 # The first matching keyword decides; order puts specific goals before generic ones.
+# A keyword matches whole words ("aging" is not in "managing", "heart" not in
+# "heartburn"); one ending in "*" matches the start of a word ("maint*" covers
+# maintain and maintenance).
 GOAL_KEYWORDS: tuple[tuple[str, str], ...] = (
-    ("maint", "weight_maintenance"),
+    ("maint*", "weight_maintenance"),
     ("loss", "weight_loss"),
     ("lose", "weight_loss"),
-    ("muscle", "muscle_gain"),
-    ("strength", "muscle_gain"),
+    ("losing", "weight_loss"),
+    ("muscle*", "muscle_gain"),
+    ("strength*", "muscle_gain"),
     ("heart", "heart"),
-    ("cardio", "heart"),
+    ("cardio*", "heart"),
     ("blood pressure", "heart"),
-    ("diabet", "blood_sugar"),
+    ("diabet*", "blood_sugar"),
     ("sugar", "blood_sugar"),
     ("endurance", "endurance"),
-    ("marathon", "endurance"),
+    ("marathon*", "endurance"),
     ("running", "endurance"),
     ("aging", "aging"),
     ("ageing", "aging"),
-    ("stress", "stress"),
-    ("sleep", "stress"),
+    ("stress*", "stress"),
+    ("sleep*", "stress"),
     ("mental", "stress"),
-    ("flexib", "flexibility"),
+    ("flexib*", "flexibility"),
     ("mobility", "flexibility"),
     ("yoga", "flexibility"),
+)
+
+
+def _keyword_pattern(keyword: str) -> re.Pattern[str]:
+    if keyword.endswith("*"):
+        return re.compile(rf"\b{re.escape(keyword[:-1])}")
+    return re.compile(rf"\b{re.escape(keyword)}\b")
+
+
+_GOAL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (_keyword_pattern(keyword), key) for keyword, key in GOAL_KEYWORDS
 )
 
 ACTIVITY_REMINDERS: dict[str, tuple[str, ...]] = {
@@ -310,8 +326,8 @@ TIP_CLOSERS = (
 def goal_of(health_goal: str) -> Goal:
     """The goal text matching a free-text health goal; overall wellness when none matches."""
     lowered = health_goal.lower()
-    for keyword, key in GOAL_KEYWORDS:
-        if keyword in lowered:
+    for pattern, key in _GOAL_PATTERNS:
+        if pattern.search(lowered):
             return GOALS[key]
     return GOALS["wellness"]
 
@@ -343,14 +359,14 @@ class OfflineGenerator(NotificationGenerator):
 
     @staticmethod
     def _reminder(facts: ProfileFacts, goal: Goal, pick: _Picker) -> str:
-        activity = ACTIVITY_REMINDERS.get(facts.activity_level, GENERAL_REMINDERS)
-        return " ".join(
-            (
-                pick(goal.habits),
-                pick(activity),
-                pick(GENERAL_REMINDERS),
-            )
+        # An activity level we have no sentences for (e.g. "sedentary") draws from
+        # the general reminders, like the last sentence: never the same one twice.
+        habit = pick(goal.habits)
+        activity = pick.other(
+            ACTIVITY_REMINDERS.get(facts.activity_level, GENERAL_REMINDERS), taken=(habit,)
         )
+        general = pick.other(GENERAL_REMINDERS, taken=(habit, activity))
+        return " ".join(part for part in (habit, activity, general) if part)
 
     @staticmethod
     def _insight(facts: ProfileFacts, goal: Goal, pick: _Picker) -> str:
@@ -380,3 +396,8 @@ class _Picker:
 
     def __call__(self, options: tuple):
         return options[next(self._numbers) % len(options)]
+
+    def other(self, options: tuple[str, ...], *, taken: tuple[str | None, ...]) -> str | None:
+        """One of ``options`` that is not in ``taken``; None when every one is."""
+        left = tuple(option for option in options if option not in taken)
+        return self(left) if left else None

@@ -116,13 +116,38 @@ def age_band_of(age: int) -> str:
     return "65 and over"
 
 
+def first_name_of(name: str) -> str:
+    """The first name in a cleaned ``name``: "Alice" for "Alice Smith" and for "Smith, Alice".
+
+    Punctuation and symbols around it are dropped ("Alice," or "(Alice)" give
+    "Alice"); a name of punctuation alone gives "".
+    """
+    # "Family, Given" is how lists and exports often write names.
+    family, comma, given = name.partition(",")
+    words = (given if comma and given.strip() else family).split()
+    for word in words:
+        first = _strip_punctuation(word)
+        if first:
+            return first
+    return ""
+
+
+def _strip_punctuation(word: str) -> str:
+    start, end = 0, len(word)
+    while start < end and unicodedata.category(word[start])[0] in "PS":
+        start += 1
+    while end > start and unicodedata.category(word[end - 1])[0] in "PS":
+        end -= 1
+    return word[start:end]
+
+
 def profile_facts(user: Profile) -> ProfileFacts:
     """The cleaned, derived facts of ``user``'s profile."""
     name = clean_text(user.name, max_chars=NAME_MAX_CHARS)
     bmi = bmi_of(height_cm=user.height_cm, weight_kg=user.weight_kg)
     return ProfileFacts(
         name=name,
-        first_name=name.split(" ", 1)[0] if name else "",
+        first_name=first_name_of(name),
         age=int(user.age),
         age_band=age_band_of(int(user.age)),
         bmi=bmi,
