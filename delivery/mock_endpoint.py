@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import datetime
 import hashlib
 import hmac
@@ -85,7 +86,8 @@ def body_validate(body: bytes, *, idempotency_key: str | None) -> dict[str, Any]
         datetime.date.fromisoformat(data["date"])
     except (TypeError, ValueError):
         raise InvalidRequest(400, "date is not YYYY-MM-DD") from None
-    if data["category"] not in CATEGORIES:
+    # The type first: a list or an object is not hashable, so `in` would raise.
+    if not isinstance(data["category"], str) or data["category"] not in CATEGORIES:
         raise InvalidRequest(400, f"category must be one of {sorted(CATEGORIES)}")
     for name in ("title", "message", "generated_by"):
         if not isinstance(data[name], str) or not data[name].strip():
@@ -100,6 +102,19 @@ def body_validate(body: bytes, *, idempotency_key: str | None) -> dict[str, Any]
     return data
 
 
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a secret (base64 after ``whsec_``, else raw); ValueError if unusable."""
+    if not secret.startswith("whsec_"):
+        return secret.encode()
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        key = b""
+    if not key:
+        raise ValueError("a whsec_ secret must be followed by a non-empty base64 key")
+    return key
+
+
 def signature_verify(*, secret: str, headers: dict[str, str], body: bytes, now: float) -> None:
     """Raise InvalidRequest(401) unless the Standard Webhooks headers sign ``body`` with ``secret``."""
     message_id = headers.get("webhook-id")
@@ -109,11 +124,7 @@ def signature_verify(*, secret: str, headers: dict[str, str], body: bytes, now: 
         raise InvalidRequest(401, "missing webhook-id, webhook-timestamp or webhook-signature")
     if not timestamp.isdigit() or abs(now - int(timestamp)) > TIMESTAMP_TOLERANCE_SECONDS:
         raise InvalidRequest(401, "webhook-timestamp is not a recent unix time")
-    key = (
-        base64.b64decode(secret.removeprefix("whsec_"))
-        if secret.startswith("whsec_")
-        else secret.encode()
-    )
+    key = secret_key(secret)
     expected = base64.b64encode(
         hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     ).decode()
@@ -162,6 +173,8 @@ class MockEndpointApp:
         self, *, faults: Faults | None = None, secret: str = "", seed: int | None = None
     ) -> None:
         self.faults = faults or Faults()
+        # Checked once here: a bad secret would otherwise fail every request with a 500.
+        secret_key(secret)
         self.secret = secret
         self.recorder = Recorder()
         self.random = random.Random(seed)

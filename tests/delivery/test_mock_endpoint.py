@@ -8,7 +8,10 @@ import uuid
 
 import pytest
 import requests
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
+from delivery.mock_endpoint import MockEndpointApp
 from delivery.transport import request_headers
 
 SECRET = "whsec_c2VjcmV0LWJ5dGVzLWZvci10aGUtdGVzdHMtMTIzNDU2"
@@ -52,6 +55,9 @@ def test_a_valid_notification_is_accepted_and_recorded(endpoint):
         (valid_body(id="not-a-uuid"), "id is not a UUID"),
         (valid_body(date="22/11/2026"), "date"),
         (valid_body(category="spam"), "category"),
+        (valid_body(category=["tip"]), "category"),
+        (valid_body(category={"tip": 1}), "category"),
+        (valid_body(category=None), "category"),
         (valid_body(message=""), "message"),
         (valid_body(user={"id": "1", "name": "A"}), "user must be an object"),
         ([1, 2], "not a JSON object"),
@@ -186,3 +192,24 @@ def test_the_command_serves_on_the_port_it_announces(manage_py):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_the_command_refuses_a_secret_that_is_not_base64(manage_py):
+    # A real process: were the secret accepted, it would serve (and answer 500) for ever.
+    process = manage_py("mock_endpoint", "--port", "0", "--secret", "whsec_abc")
+    _out, err = process.communicate(timeout=20)
+
+    assert process.returncode != 0
+    assert "--secret" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("port", ["70000", "65536", "-1", "http"])
+def test_the_command_refuses_a_port_out_of_range(port):
+    with pytest.raises(CommandError, match="--port"):
+        call_command("mock_endpoint", "--port", port)
+
+
+def test_the_app_refuses_a_secret_that_is_not_base64():
+    with pytest.raises(ValueError, match="whsec_"):
+        MockEndpointApp(secret="whsec_abc")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from delivery.mock_endpoint import Faults, MockEndpointApp, mock_endpoint_serve
+from delivery.mock_endpoint import Faults, MockEndpointApp, mock_endpoint_serve, secret_key
 
 
 def fraction(text: str) -> float:
@@ -15,12 +15,23 @@ def fraction(text: str) -> float:
     return value
 
 
+def port_number(text: str) -> int:
+    """An argparse type for a TCP port, 0 to 65535 (0 picks a free one)."""
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be between 0 and 65535, got {value}")
+    return value
+
+
+port_number.__name__ = "port number"
+
+
 class Command(BaseCommand):
     help = "Serve the mock notifications endpoint (POST/GET/DELETE /notifications)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=5001, help="0 picks a free port.")
+        parser.add_argument("--port", type=port_number, default=5001, help="0 picks a free port.")
         parser.add_argument(
             "--fail-rate", type=fraction, default=0.0, help="Answer 503 to this fraction (0-1)."
         )
@@ -41,6 +52,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if options["latency_ms"] < 0:
             raise CommandError("--latency-ms must be 0 or more")
+        try:
+            secret_key(options["secret"])
+        except ValueError as error:
+            raise CommandError(f"--secret: {error}") from None
         app = MockEndpointApp(
             faults=Faults(
                 fail_rate=options["fail_rate"],
