@@ -9,16 +9,22 @@ so a run ends well before the cluster's ``timeout`` and the next minute's run ca
 Generate is bounded too (``GENERATE_MAX_SECONDS``): with the model API, 100,000
 users take hours, far beyond the cluster's ``timeout``. A run that stops at its
 bound queues another task for the same date, which carries on from the users
-still without a row; the chain ends when a run reaches every user.
+still without a row; the chain ends when a run reaches every user. A run that
+fails (the model API down, a refused key) schedules one retry of the same date
+``GENERATE_RETRY_MINUTES`` later, by a unique name so retries never pile up, for
+as long as that date is still today.
 """
 
 from __future__ import annotations
 
+import datetime
 import io
+import logging
 
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
+from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from delivery.management.commands import runpipeline
@@ -27,6 +33,11 @@ from delivery.management.commands import runpipeline
 # bound, which runs to its end: 2,000 users at 8 model requests in flight take
 # about 250 s at a second a request.
 GENERATE_MAX_SECONDS = 300
+# How long a failed generate waits before its retry: long enough for an outage to pass,
+# short enough that the day's notifications still go out the same morning.
+GENERATE_RETRY_MINUTES = 15
+
+logger = logging.getLogger(__name__)
 
 
 def notifications_generate_today(date: str | None = None) -> str:
@@ -38,15 +49,19 @@ def notifications_generate_today(date: str | None = None) -> str:
     day = date or timezone.localdate().isoformat()
     out = io.StringIO()
     command = runpipeline.Command()
-    call_command(
-        command,
-        "generate",
-        "--date",
-        day,
-        "--max-seconds",
-        str(GENERATE_MAX_SECONDS),
-        stdout=out,
-    )
+    try:
+        call_command(
+            command,
+            "generate",
+            "--date",
+            day,
+            "--max-seconds",
+            str(GENERATE_MAX_SECONDS),
+            stdout=out,
+        )
+    except CommandError as error:
+        generate_retry_schedule(day=day, reason=str(error))
+        raise
     if command.generated is not None and not command.generated.complete:
         async_task(
             "delivery.tasks.notifications_generate_today",
@@ -54,6 +69,40 @@ def notifications_generate_today(date: str | None = None) -> str:
             task_name=f"pipeline: generate {day}, continued",
         )
     return out.getvalue().strip()
+
+
+def generate_retry_schedule(*, day: str, reason: str) -> Schedule | None:
+    """Schedule one retry of ``day``'s generate, unless ``day`` is no longer today.
+
+    Found by name, so a failing retry moves the one pending retry instead of adding one.
+    """
+    if day != timezone.localdate().isoformat():
+        logger.warning(
+            "action=generate_retry_skipped date=%s reason=%s: the day is over",
+            day,
+            reason,
+            extra={"action": "generate_retry_skipped"},
+        )
+        return None
+    retry_at = timezone.now() + datetime.timedelta(minutes=GENERATE_RETRY_MINUTES)
+    schedule, _ = Schedule.objects.update_or_create(
+        name=f"pipeline: retry generate {day}",
+        defaults={
+            "func": "delivery.tasks.notifications_generate_today",
+            "args": repr((day,)),
+            "schedule_type": Schedule.ONCE,
+            "repeats": 1,
+            "next_run": retry_at,
+        },
+    )
+    logger.warning(
+        "action=generate_retry_scheduled date=%s retry_at=%s reason=%s",
+        day,
+        retry_at.isoformat(),
+        reason,
+        extra={"action": "generate_retry_scheduled"},
+    )
+    return schedule
 
 
 def notifications_deliver_due() -> str:

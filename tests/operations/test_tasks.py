@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import ast
 import datetime
 import io
 import threading
 from functools import partial
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
-from django_q.models import OrmQ
+from django.utils import timezone
+from django_q.models import OrmQ, Schedule
 
 from delivery import tasks
 from delivery.management.commands import runpipeline
 from outbox.generation import notifications_generate
+from outbox.generators import GeneratorUnavailable
 from outbox.models import DailyNotification
 from tests.factories import notification_create, users_create
 
@@ -168,3 +171,36 @@ def test_scheduled_and_manual_deliver_at_once_send_each_notification_once(mock_e
     assert DailyNotification.objects.filter(status=Status.DELIVERED).count() == 80
     # Both runs really overlapped: each delivered part of the batch.
     assert all(not summary.startswith("delivered 0,") for summary in summaries.values())
+
+
+@pytest.mark.django_db
+@override_settings(OPENAI_API_KEY="")
+def test_a_failed_generate_task_schedules_one_retry_of_the_same_date(monkeypatch):
+    def model_down(**kwargs):
+        raise GeneratorUnavailable("openai:gpt-4o-mini: 20 consecutive failures")
+
+    monkeypatch.setattr(runpipeline, "notifications_generate", model_down)
+    today = timezone.localdate().isoformat()
+    for _ in range(2):
+        with pytest.raises(CommandError, match="consecutive failures"):
+            tasks.notifications_generate_today()
+
+    retry = Schedule.objects.get()
+    assert retry.name == f"pipeline: retry generate {today}"
+    assert retry.func == "delivery.tasks.notifications_generate_today"
+    assert ast.literal_eval(retry.args) == (today,)
+    assert retry.schedule_type == Schedule.ONCE
+    assert retry.next_run > timezone.now() + datetime.timedelta(minutes=10)
+
+
+@pytest.mark.django_db
+@override_settings(OPENAI_API_KEY="")
+def test_a_failed_generate_of_a_past_day_is_not_retried(monkeypatch):
+    def model_down(**kwargs):
+        raise GeneratorUnavailable("openai:gpt-4o-mini: 20 consecutive failures")
+
+    monkeypatch.setattr(runpipeline, "notifications_generate", model_down)
+    with pytest.raises(CommandError):
+        tasks.notifications_generate_today("2020-01-01")
+
+    assert not Schedule.objects.exists()
