@@ -8,7 +8,7 @@ as a ``CommandError``, which Django prints as one line with exit status 1.
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import OperationalError, ProgrammingError
+from django.db import InterfaceError, OperationalError, ProgrammingError
 
 
 class DatabaseCommand(BaseCommand):
@@ -17,18 +17,20 @@ class DatabaseCommand(BaseCommand):
     def execute(self, *args, **options):
         try:
             return super().execute(*args, **options)
-        except (OperationalError, ProgrammingError) as error:
+        except (OperationalError, InterfaceError, ProgrammingError) as error:
             message = database_error_message(error)
             if message is None:
                 raise
             raise CommandError(message) from None
 
 
-def database_error_message(error: OperationalError | ProgrammingError) -> str | None:
+def database_error_message(
+    error: OperationalError | InterfaceError | ProgrammingError,
+) -> str | None:
     """The one-line explanation of a database error an operator can fix; None for anything else.
 
-    Every ``OperationalError`` is the database's state (down, refused, locked, disk
-    full). A ``ProgrammingError`` is only translated when a table is missing; any
+    Every ``OperationalError`` or ``InterfaceError`` is the database's state (down,
+    refused, connection closed, locked, disk full). A ``ProgrammingError`` is only translated when a table is missing; any
     other one is a bug in a query and keeps its traceback.
     """
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.db import OperationalError, ProgrammingError
+from django.db import InterfaceError, OperationalError, ProgrammingError
 
 from settings.cli import database_error_message
 
@@ -92,3 +92,9 @@ def test_operational_errors_name_the_setting_to_check() -> None:
     message = database_error_message(OperationalError("database is locked"))
 
     assert message == "database unavailable: database is locked (check DATABASE_URL)"
+
+
+def test_a_closed_connection_is_the_database_state_too() -> None:
+    message = database_error_message(InterfaceError("connection already closed"))
+
+    assert message == "database unavailable: connection already closed (check DATABASE_URL)"
