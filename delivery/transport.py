@@ -149,8 +149,8 @@ def current_deadline_attach(connection: HTTPConnection) -> None:
         deadline.attach(connection)
 
 
-class DeadlineHTTPConnection(HTTPConnection):
-    """An HTTP connection that tells the current attempt's deadline which socket it uses."""
+class DeadlineAware:
+    """Mixed into a urllib3 connection: tells the current attempt's deadline which socket it uses."""
 
     def connect(self) -> None:
         super().connect()
@@ -161,16 +161,12 @@ class DeadlineHTTPConnection(HTTPConnection):
         super().request(*args, **kwargs)
 
 
-class DeadlineHTTPSConnection(HTTPSConnection):
+class DeadlineHTTPConnection(DeadlineAware, HTTPConnection):
+    """An HTTP connection whose attempt can be cut at its deadline."""
+
+
+class DeadlineHTTPSConnection(DeadlineAware, HTTPSConnection):
     """The HTTPS counterpart of ``DeadlineHTTPConnection``."""
-
-    def connect(self) -> None:
-        super().connect()
-        current_deadline_attach(self)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        current_deadline_attach(self)
-        super().request(*args, **kwargs)
 
 
 class DeadlineHTTPConnectionPool(HTTPConnectionPool):
