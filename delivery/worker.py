@@ -53,7 +53,7 @@ PIPELINE_DEPTH = 2
 # A batch is settled whole when it completes within this long; otherwise what has
 # finished so far is settled every this often, so one slow attempt cannot keep the
 # rest of its batch unsettled (and their leases running out).
-SETTLE_INTERVAL_SECONDS = 0.25
+SETTLE_INTERVAL_SECONDS = 0.75
 # An attempt starts no later than this many timeouts before its lease ends: it then
 # ends (hard deadline) a timeout before the lease does, which leaves that for the settle.
 START_MARGIN_TIMEOUTS = 2
