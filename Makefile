@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/python bench/load_users.py
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/deliver.py
+	$(BIN)/python bench/admin.py
 
 clean:
 	rm -rf $(VENV) .test-db .pytest_cache .ruff_cache .demo
