@@ -51,7 +51,13 @@ def wait_until_listening(port: int, *, seconds: float = 15.0) -> None:
 def main() -> None:
     port = free_port(5001)
     endpoint = f"http://127.0.0.1:{port}/notifications"
-    env = {**os.environ, "NOTIFICATIONS_URL": endpoint, "PYTHONUNBUFFERED": "1"}
+    # The commands' summary lines tell the story; their INFO logs would say it twice.
+    env = {
+        "LOG_LEVEL": "WARNING",
+        **os.environ,
+        "NOTIFICATIONS_URL": endpoint,
+        "PYTHONUNBUFFERED": "1",
+    }
 
     step("create or update the database", "migrate", "--no-input", "-v", "0", env=env)
     step("load the app users", "load_users", "data/users.csv", env=env)
