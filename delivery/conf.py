@@ -94,6 +94,6 @@ class DeliveryConfig:
             max_attempts=settings.NOTIFICATIONS_MAX_ATTEMPTS,
             backoff_seconds=settings.NOTIFICATIONS_BACKOFF_SECONDS,
             backoff_max_seconds=settings.NOTIFICATIONS_BACKOFF_MAX_SECONDS,
-            lease_seconds=settings.NOTIFICATIONS_LEASE_SECONDS,
-            timeout_seconds=settings.NOTIFICATIONS_TIMEOUT_SECONDS,
+            lease_seconds=lease,
+            timeout_seconds=timeout,
         )
