@@ -10,7 +10,8 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /build
 # Only the dependency list: source changes do not invalidate this layer.
 COPY pyproject.toml README.md ./
-RUN pip install --upgrade pip && pip install .
+# The devtools extra (uvicorn) runs the mock endpoint service of the compose file.
+RUN pip install --upgrade pip && pip install '.[devtools]'
 
 FROM python:3.11-slim AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

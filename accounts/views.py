@@ -16,6 +16,7 @@ from django.http import HttpRequest, JsonResponse, QueryDict
 from django.views.decorators.http import require_GET
 
 from accounts.lookup import user_as_dict, user_get, user_list
+from core.parsing import positive_int
 
 
 class BadQuery(Exception):
@@ -65,12 +66,9 @@ def _positive_int(query: QueryDict, name: str, *, default: int) -> int:
     if raw is None:
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise BadQuery(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise BadQuery(f"{name} must be at least 1, got {value}")
-    return value
+        return positive_int(raw)
+    except ValueError as error:
+        raise BadQuery(f"{name} {error}") from None
 
 
 def _text(query: QueryDict, name: str) -> str | None:

@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -32,6 +31,7 @@ from django.db import (
 )
 from django.utils import timezone
 
+from core.progress import ProgressCallback
 from delivery.claims import (
     Claim,
     Settlement,
@@ -67,8 +67,6 @@ TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError)
 # The wait after the first such error; it doubles per error in a row, up to the cap.
 DATABASE_RETRY_SECONDS = 0.5
 DATABASE_RETRY_MAX_SECONDS = 30.0
-
-ProgressCallback = Callable[[int, "int | None"], None]
 
 
 @dataclass(kw_only=True)

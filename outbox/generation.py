@@ -23,7 +23,6 @@ import datetime
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -31,6 +30,7 @@ from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from accounts.models import User
+from core.progress import ProgressCallback
 from outbox.categories import category_for
 from outbox.generators.base import FALLBACK_GENERATED_BY, NotificationGenerator, WriteRequest
 from outbox.generators.profile import PROFILE_FIELDS, UserProfile
@@ -40,8 +40,6 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 2000
 PROGRESS_INTERVAL_SECONDS = 0.2
-
-ProgressCallback = Callable[[int, int | None], None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,9 +80,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "core",
     "accounts",
     "outbox",
     "delivery",
+    "pipeline",
+    "devtools",
 ]
 
 MIDDLEWARE = [

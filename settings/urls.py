@@ -3,11 +3,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from settings.health import healthz
+from core.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("users/", include("accounts.urls")),
-    path("admin/delivery/dashboard/", include("delivery.urls")),
+    path("admin/delivery/dashboard/", include("pipeline.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -14,6 +14,9 @@ from django.db import connection
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
+# Servers shared by several apps' tests: the fake OpenAI API and the mock endpoint.
+pytest_plugins = ["tests.fake_openai", "tests.mock_endpoint"]
+
 (PROJECT_DIR / ".test-db").mkdir(exist_ok=True)
 
 

@@ -1,21 +1,13 @@
-"""Fixtures for delivery: the mock endpoint served for real on a free local port, settings aimed at it."""
+"""Fixtures for delivery: settings aimed at the mock endpoint, the worker run in this process."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from delivery.mock_endpoint import Faults, MockEndpointApp, MockEndpointThread
 from delivery.worker import DeliverySummary, notifications_deliver
-
-
-@pytest.fixture
-def endpoint() -> Iterator[MockEndpointThread]:
-    """The mock endpoint on 127.0.0.1 and a free port, on a background thread of this process."""
-    server = MockEndpointThread(MockEndpointApp(faults=Faults(), seed=7)).start()
-    yield server
-    server.stop()
+from devtools.mock_endpoint import MockEndpointThread
 
 
 @pytest.fixture

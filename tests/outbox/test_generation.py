@@ -23,7 +23,7 @@ from outbox.generators import (
 )
 from outbox.models import DailyNotification
 from tests.factories import notification_create, user_build, users_create
-from tests.outbox.conftest import Reply
+from tests.fake_openai import Reply
 
 DATE = datetime.date(2026, 11, 22)
 

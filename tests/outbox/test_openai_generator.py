@@ -23,7 +23,7 @@ from outbox.generators.openai_chat import (
     text_from_output,
 )
 from tests.factories import user_build
-from tests.outbox.conftest import (
+from tests.fake_openai import (
     MODEL,
     FakeOpenAI,
     Reply,

@@ -16,7 +16,7 @@ from outbox.generators.openai_chat import (
 )
 from outbox.models import DailyNotification
 from tests.factories import user_build, users_create
-from tests.outbox.conftest import MODEL, FakeOpenAI, Reply
+from tests.fake_openai import MODEL, FakeOpenAI, Reply
 
 DATE = datetime.date(2026, 11, 22)
 SERVER_ERROR = Reply(status=500, body=b'{"error": {"message": "boom"}}')

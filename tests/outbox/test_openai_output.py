@@ -9,7 +9,7 @@ import pytest
 from outbox.generators import generator_for
 from outbox.generators.openai_chat import UnusableOutput, text_from_output
 from tests.factories import user_build
-from tests.outbox.conftest import Reply, completion_json, notification_json
+from tests.fake_openai import Reply, completion_json, notification_json
 from tests.outbox.generator_contract import DATE
 
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
 from accounts.csv_import import CsvImportError, RowError, users_load_csv
-from settings.cli import DatabaseCommand
+from core.commands import DatabaseCommand
 
 
 class Command(DatabaseCommand):

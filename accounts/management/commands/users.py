@@ -7,7 +7,7 @@ import json
 from django.core.management.base import CommandParser
 
 from accounts.lookup import user_as_dict, user_list
-from settings.cli import DatabaseCommand
+from core.commands import DatabaseCommand
 
 
 class Command(DatabaseCommand):

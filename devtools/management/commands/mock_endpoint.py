@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from delivery.mock_endpoint import Faults, MockEndpointApp, mock_endpoint_serve, secret_key
+from devtools.mock_endpoint import Faults, MockEndpointApp, mock_endpoint_serve, secret_key
 
 
 def fraction(text: str) -> float:

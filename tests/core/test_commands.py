@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from django.db import InterfaceError, OperationalError, ProgrammingError
 
-from settings.cli import database_error_message
+from core.commands import database_error_message
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 def run_manage(*args: str, database_url: str) -> subprocess.CompletedProcess:

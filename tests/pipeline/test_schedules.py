@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
-from delivery.schedules import (
+from pipeline.schedules import (
     DELIVER_SCHEDULE,
     GENERATE_SCHEDULE,
     daily_next_run,
@@ -92,7 +92,7 @@ def test_reapplying_keeps_a_due_run_instead_of_skipping_it():
 def test_duplicates_from_older_deploys_are_removed():
     for _ in range(3):
         Schedule.objects.create(
-            name=DELIVER_SCHEDULE, func="delivery.tasks.notifications_deliver_due"
+            name=DELIVER_SCHEDULE, func="pipeline.tasks.notifications_deliver_due"
         )
     setup_schedules()
     assert Schedule.objects.filter(name=DELIVER_SCHEDULE).count() == 1

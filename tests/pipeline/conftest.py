@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from django.utils import timezone
 
-from delivery.mock_endpoint import Faults, MockEndpointApp, MockEndpointThread
+from devtools.mock_endpoint import Faults, MockEndpointApp, MockEndpointThread
 from outbox.models import DailyNotification
 from tests.factories import notification_create, user_create
 

@@ -2,9 +2,9 @@
 
 from django.urls import path
 
-from delivery import views
+from pipeline import views
 
-app_name = "delivery"
+app_name = "pipeline"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
 ]

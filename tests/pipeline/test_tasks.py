@@ -15,11 +15,11 @@ from django.test import override_settings
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
-from delivery import tasks
-from delivery.management.commands import runpipeline
 from outbox.generation import notifications_generate
 from outbox.generators import GeneratorUnavailable
 from outbox.models import DailyNotification
+from pipeline import tasks
+from pipeline.management.commands import runpipeline
 from tests.factories import notification_create, users_create
 
 Status = DailyNotification.Status
@@ -83,7 +83,7 @@ def test_an_incomplete_generate_task_queues_itself_for_the_same_date(
     assert summary.endswith("users remain")
     assert DailyNotification.objects.count() == 2
     queued = OrmQ.objects.get()
-    assert queued.task["func"] == "delivery.tasks.notifications_generate_today"
+    assert queued.task["func"] == "pipeline.tasks.notifications_generate_today"
     # The date the chain started on, even if the next task runs after midnight.
     assert queued.task["args"] == ("2026-11-23",)
 
@@ -187,7 +187,7 @@ def test_a_failed_generate_task_schedules_one_retry_of_the_same_date(monkeypatch
 
     retry = Schedule.objects.get()
     assert retry.name == f"pipeline: retry generate {today}"
-    assert retry.func == "delivery.tasks.notifications_generate_today"
+    assert retry.func == "pipeline.tasks.notifications_generate_today"
     assert ast.literal_eval(retry.args) == (today,)
     assert retry.schedule_type == Schedule.ONCE
     assert retry.next_run > timezone.now() + datetime.timedelta(minutes=10)

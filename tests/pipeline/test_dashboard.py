@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from freezegun import freeze_time
 
-from delivery.dashboard import chart_build, dashboard_stats, median_from_histogram
 from outbox.models import DailyNotification
+from pipeline.dashboard import chart_build, dashboard_stats, median_from_histogram
 from tests.factories import notification_create, users_create
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 Status = DailyNotification.Status
 TODAY = datetime.date(2026, 11, 22)
 NOW = datetime.datetime(2026, 11, 22, 12, 0, tzinfo=datetime.UTC)
-DASHBOARD = reverse("delivery:dashboard")
+DASHBOARD = reverse("pipeline:dashboard")
 
 
 def add(day_offset: int, status: str, category: str, attempts: int = 1) -> DailyNotification:

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from delivery.management.commands import runpipeline
+from pipeline.management.commands import runpipeline
 
 # Below the cluster's 600 s ``timeout`` with room for the chunk in progress at the
 # bound, which runs to its end: 2,000 users at 8 model requests in flight take
@@ -64,7 +64,7 @@ def notifications_generate_today(date: str | None = None) -> str:
         raise
     if command.generated is not None and not command.generated.complete:
         async_task(
-            "delivery.tasks.notifications_generate_today",
+            "pipeline.tasks.notifications_generate_today",
             day,
             task_name=f"pipeline: generate {day}, continued",
         )
@@ -88,7 +88,7 @@ def generate_retry_schedule(*, day: str, reason: str) -> Schedule | None:
     schedule, _ = Schedule.objects.update_or_create(
         name=f"pipeline: retry generate {day}",
         defaults={
-            "func": "delivery.tasks.notifications_generate_today",
+            "func": "pipeline.tasks.notifications_generate_today",
             "args": repr((day,)),
             "schedule_type": Schedule.ONCE,
             "repeats": 1,

@@ -17,39 +17,12 @@ from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
+from core.commands import DatabaseCommand
+from core.parsing import positive_float, positive_int
 from delivery.conf import DeliveryConfigError
 from delivery.worker import DeliverySummary, notifications_deliver
 from outbox.generation import GenerationSummary, notifications_generate
 from outbox.generators import GeneratorUnavailable, UnknownGenerator, generator_for
-from settings.cli import DatabaseCommand
-
-
-def positive_int(text: str) -> int:
-    """An argparse type for options that must be 1 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise ValueError(f"must be at least 1, got {value}")
-    return value
-
-
-positive_int.__name__ = "positive integer"
-
-
-def positive_float(text: str) -> float:
-    """An argparse type for a number of seconds above zero (fractions allowed)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"must be above 0, got {text}")
-    return value
-
-
-positive_float.__name__ = "positive number"
 
 
 class Command(DatabaseCommand):

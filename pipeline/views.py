@@ -7,7 +7,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from delivery.dashboard import chart_build, dashboard_stats
+from pipeline.dashboard import chart_build, dashboard_stats
 
 
 @staff_member_required
@@ -20,4 +20,4 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "stats": stats,
         "chart": chart_build(days=stats.days),
     }
-    return render(request, "delivery/dashboard.html", context)
+    return render(request, "pipeline/dashboard.html", context)

@@ -94,7 +94,7 @@ def schedules_wanted(*, now: datetime.datetime) -> list[ScheduleSpec]:
     return [
         ScheduleSpec(
             name=GENERATE_SCHEDULE,
-            func="delivery.tasks.notifications_generate_today",
+            func="pipeline.tasks.notifications_generate_today",
             schedule_type=Schedule.DAILY,
             minutes=None,
             first_run=daily_next_run(at=at, now=now, zone=zone),
@@ -103,7 +103,7 @@ def schedules_wanted(*, now: datetime.datetime) -> list[ScheduleSpec]:
         ),
         ScheduleSpec(
             name=DELIVER_SCHEDULE,
-            func="delivery.tasks.notifications_deliver_due",
+            func="pipeline.tasks.notifications_deliver_due",
             schedule_type=Schedule.MINUTES,
             minutes=1,
             first_run=now,

@@ -11,11 +11,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from freezegun import freeze_time
 
-from delivery.management.commands import runpipeline
 from outbox.generation import notifications_generate
 from outbox.models import DailyNotification
+from pipeline.management.commands import runpipeline
 from tests.factories import users_create
-from tests.outbox.conftest import Reply
+from tests.fake_openai import Reply
 
 SUMMARY = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2}) (?P<generator>\S+): created (?P<created>\d+), "

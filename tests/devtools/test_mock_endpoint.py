@@ -11,8 +11,8 @@ import requests
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from delivery.mock_endpoint import MockEndpointApp
 from delivery.transport import request_headers
+from devtools.mock_endpoint import MockEndpointApp
 
 SECRET = "whsec_c2VjcmV0LWJ5dGVzLWZvci10aGUtdGVzdHMtMTIzNDU2"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from delivery.schedules import ScheduleConfigError, schedules_apply
-from settings.cli import DatabaseCommand
+from core.commands import DatabaseCommand
+from pipeline.schedules import ScheduleConfigError, schedules_apply
 
 
 class Command(DatabaseCommand):

@@ -97,7 +97,7 @@ def test_notification_change_page_shows_attempts_read_only(admin_client, notific
         USERS_CHANGELIST,
         ATTEMPTS_CHANGELIST,
         reverse("admin:index"),
-        reverse("delivery:dashboard"),
+        reverse("pipeline:dashboard"),
     ],
 )
 def test_admin_pages_send_anonymous_users_to_login(client, url):
@@ -117,7 +117,7 @@ def test_notification_change_page_sends_anonymous_users_to_login(client, notific
 
 def test_admin_index_links_the_dashboard(admin_client):
     response = admin_client.get(reverse("admin:index"))
-    assert reverse("delivery:dashboard").encode() in response.content
+    assert reverse("pipeline:dashboard").encode() in response.content
 
 
 @pytest.mark.parametrize(
@@ -244,7 +244,7 @@ def test_changelist_query_count_does_not_grow_with_rows(admin_client, query):
 
 
 def test_paginator_caps_the_count_of_a_filtered_list(admin_client, monkeypatch):
-    monkeypatch.setattr("delivery.admin.EXACT_COUNT_CAP", 5)
+    monkeypatch.setattr("pipeline.admin.EXACT_COUNT_CAP", 5)
     for user in users_create(8):
         notification_create(user=user)
     response = admin_client.get(CHANGELIST + "?status__exact=pending")
@@ -268,7 +268,7 @@ def test_date_hierarchy_runs_no_distinct_scan(admin_client, notifications_by_sta
     ],
 )
 def test_calendar_dates(first, last, kind, expected):
-    from delivery.admin import calendar_dates
+    from pipeline.admin import calendar_dates
 
     result = calendar_dates(
         datetime.date.fromisoformat(first),
@@ -288,7 +288,7 @@ def test_search_by_name_part_finds_every_notification_of_the_user(admin_client):
 
 
 def test_search_matching_many_users_falls_back_to_a_subquery(admin_client, monkeypatch):
-    monkeypatch.setattr("delivery.admin.SEARCH_USERS_CAP", 2)
+    monkeypatch.setattr("pipeline.admin.SEARCH_USERS_CAP", 2)
     users = users_create(4, name="Same Name")
     for user in users:
         notification_create(user=user)
@@ -298,7 +298,7 @@ def test_search_matching_many_users_falls_back_to_a_subquery(admin_client, monke
 
 @pytest.mark.postgres_only
 def test_unfiltered_list_reads_the_planner_estimate_instead_of_counting(admin_client, monkeypatch):
-    monkeypatch.setattr("delivery.admin.EXACT_COUNT_CAP", 10)
+    monkeypatch.setattr("pipeline.admin.EXACT_COUNT_CAP", 10)
     for user in users_create(30):
         notification_create(user=user)
     with connection.cursor() as cursor:
