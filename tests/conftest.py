@@ -14,8 +14,8 @@ from django.db import connection
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-# Servers shared by several apps' tests: the fake OpenAI API and the mock endpoint.
-pytest_plugins = ["tests.fake_openai", "tests.mock_endpoint"]
+# Servers shared by several apps' tests: the fake OpenAI API, the mock endpoint, a silent database.
+pytest_plugins = ["tests.fake_openai", "tests.mock_endpoint", "tests.silent_server"]
 
 (PROJECT_DIR / ".test-db").mkdir(exist_ok=True)
 
