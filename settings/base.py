@@ -7,6 +7,7 @@ the offline generator and the bundled mock endpoint.
 from __future__ import annotations
 
 import os
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -58,6 +59,18 @@ def env_bool(name: str, default: bool) -> bool:
     if raw in {"0", "false", "no", "off"}:
         return False
     raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
+
+
+def env_timezone(name: str, default: str) -> str:
+    """The variable as an IANA time zone name; an unknown one stops start-up with its name."""
+    value = env_str(name, default)
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, IsADirectoryError):
+        raise ImproperlyConfigured(
+            f"{name} must be an IANA time zone name such as Europe/Paris, got {value!r}"
+        ) from None
+    return value
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -125,6 +138,18 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# A database that accepts connections but never answers must not hang a command or a
+# request: libpq gives up connecting after the connect timeout, the server cancels a
+# statement running past the statement timeout.
+DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
+DATABASE_STATEMENT_TIMEOUT = env_float("DATABASE_STATEMENT_TIMEOUT", 30.0, minimum=0.0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+    if DATABASE_STATEMENT_TIMEOUT:
+        _options.setdefault(
+            "options", f"-c statement_timeout={round(DATABASE_STATEMENT_TIMEOUT * 1000)}"
+        )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a worker writes; the busy timeout makes
     # a second writer wait instead of failing at once with "database is locked".
@@ -142,9 +167,12 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env_str("TIME_ZONE", "UTC")
+TIME_ZONE = env_timezone("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+
+# /healthz answers within this bound even when the database hangs.
+HEALTHZ_TIMEOUT_SECONDS = env_float("HEALTHZ_TIMEOUT_SECONDS", 3.0, minimum=0.1)
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -200,8 +228,7 @@ LOGGING = {
     },
     "root": {"handlers": ["stderr"], "level": env_str("LOG_LEVEL", "WARNING")},
     "loggers": {
-        "accounts": {"level": env_str("LOG_LEVEL", "INFO")},
-        "outbox": {"level": env_str("LOG_LEVEL", "INFO")},
-        "delivery": {"level": env_str("LOG_LEVEL", "INFO")},
+        app: {"level": env_str("LOG_LEVEL", "INFO")}
+        for app in ("core", "accounts", "outbox", "delivery", "pipeline", "devtools")
     },
 }

@@ -62,3 +62,98 @@ def test_an_unsafe_configuration_refuses_to_start(overrides, message):
 
     assert result.returncode != 0
     assert f"ImproperlyConfigured: {message}" in result.stderr
+
+
+def manage_py(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR,
+        env={**clean, "DATABASE_URL": "sqlite:///:memory:", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "Europe", "../etc/passwd", "UTC "])
+def test_a_bad_time_zone_is_one_line_naming_the_variable(zone):
+    result = manage_py("check", TIME_ZONE=zone)
+
+    if zone == "UTC ":  # surrounding blanks are trimmed like every variable's
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == 1
+    assert result.stderr == (
+        "configuration error: TIME_ZONE must be an IANA time zone name such as Europe/Paris,"
+        f" got {zone!r}\n"
+    )
+
+
+def test_a_good_time_zone_starts():
+    result = manage_py("check", TIME_ZONE="America/Los_Angeles")
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_wsgi_without_a_settings_module_is_production_not_development():
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
+    result = subprocess.run(
+        [sys.executable, "-c", "import settings.wsgi"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: DJANGO_SECRET_KEY must be set in production." in result.stderr
+
+    configured = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import settings.wsgi; from django.conf import settings as s; print(s.DEBUG, s.SETTINGS_MODULE)",
+        ],
+        cwd=PROJECT_DIR,
+        env={**env, **SAFE},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert configured.stdout.strip() == "False settings.production", configured.stderr
+
+
+def test_postgresql_gets_a_connect_and_a_statement_timeout():
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import settings.development as s; o = s.DATABASES['default']['OPTIONS'];"
+            " print(o['connect_timeout'], o['options'])",
+        ],
+        cwd=PROJECT_DIR,
+        env={
+            **env,
+            "DATABASE_URL": "postgres://u@db.example:5432/n",
+            "DATABASE_CONNECT_TIMEOUT": "7",
+            "DATABASE_STATEMENT_TIMEOUT": "2.5",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.stdout.strip() == "7 -c statement_timeout=2500", result.stderr
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db
+def test_the_statement_timeout_is_in_force_on_the_connection():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "30s"
