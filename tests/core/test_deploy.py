@@ -139,3 +139,11 @@ def test_dockerfile_bakes_no_secrets(dockerfile):
 def test_dockerignore_keeps_local_state_out():
     ignored = set((PROJECT_DIR / ".dockerignore").read_text().split())
     assert {".git", ".venv", ".env", "*.sqlite3"} <= ignored
+
+
+def test_the_mock_endpoint_is_on_an_internal_network_only(compose):
+    mock = compose["services"]["mock-endpoint"]
+    assert "ports" not in mock
+    assert mock["networks"] == ["mock"]
+    assert compose["networks"]["mock"]["internal"] is True
+    assert "mock" in compose["services"]["qcluster"]["networks"]
