@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # PostgreSQL for the second test pass: DATABASE_URL if set, else the local server.
 PG_TEST_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/notifications)
 
-.PHONY: setup demo test test-sqlite test-postgres lint format bench clean
+.PHONY: setup demo test test-fast test-sqlite test-postgres lint format bench clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 test: lint test-sqlite test-postgres
+
+# The unit tests alone, in seconds: no subprocesses, servers or browser (see the slow marker).
+test-fast: setup
+	env -u DATABASE_URL $(BIN)/pytest -q -m 'not slow'
 
 test-sqlite: setup
 	env -u DATABASE_URL $(BIN)/pytest
