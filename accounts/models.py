@@ -7,6 +7,7 @@ Here a user is someone who receives notifications.
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q, Value
 
 # The users CSV's columns, in order: the file's header, and the fields the lookup API returns.
 CSV_FIELDS: tuple[str, ...] = (
@@ -20,8 +21,18 @@ CSV_FIELDS: tuple[str, ...] = (
     "activity_level",
     "health_goals",
 )
+
+
+class NotificationCategory(models.TextChoices):
+    """The kinds of daily notification; a user may mute some (``User.muted_categories``)."""
+
+    REMINDER = "reminder", "Daily health reminder"
+    INSIGHT = "insight", "Personalized health insight"
+    TIP = "tip", "Educational tip"
+
+
 # Notification categories rotate through this many slots (see ``User.rotation_slot``).
-ROTATION_SLOTS = 3
+ROTATION_SLOTS = len(NotificationCategory.values)
 
 
 def next_rotation_slot() -> int:
@@ -60,10 +71,35 @@ class User(models.Model):
         help_text="0, 1 or 2, given round-robin at creation; the category rotation starts here.",
     )
 
+    # Preferences: what the user wants to receive, and when.
+    # Database defaults too: the CSV import inserts rows in bulk without these columns.
+    notifications_enabled = models.BooleanField(
+        default=True, db_default=True, help_text="Off: no notification is written or sent."
+    )
+    muted_categories = models.JSONField(
+        default=list,
+        db_default=Value([], output_field=models.JSONField()),
+        blank=True,
+        help_text='Category values never to send, e.g. ["tip"].',
+    )
+    send_time = models.TimeField(
+        null=True,
+        blank=True,
+        help_text="Local time of day the notification is sent; empty means NOTIFICATIONS_SEND_TIME.",
+    )
+
     class Meta:
         verbose_name = "app user"
         verbose_name_plural = "app users"
         ordering = ["user_id"]
+        indexes = [
+            # Generation plans by (zone, send time) group, then walks each group by id.
+            models.Index(
+                fields=["timezone", "send_time", "user_id"],
+                name="accounts_user_send_group_idx",
+                condition=Q(notifications_enabled=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.user_id})"

@@ -6,26 +6,35 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import NotificationCategory
 
 
 class DailyNotification(models.Model):
     """A user's notification for one date; generation inserts it, delivery moves its status."""
 
-    class Category(models.TextChoices):
-        REMINDER = "reminder", "Daily health reminder"
-        INSIGHT = "insight", "Personalized health insight"
-        TIP = "tip", "Educational tip"
+    # Defined with the user's preferences, which name categories to mute.
+    Category = NotificationCategory
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         SENDING = "sending", "Sending"
         DELIVERED = "delivered", "Delivered"
         FAILED = "failed", "Failed"
+        # The delivery window closed before the row was delivered; never sent again.
+        EXPIRED = "expired", "Expired"
+        # The user opted out or muted the category after the row was written.
+        CANCELLED = "cancelled", "Cancelled"
+
+    # The final statuses: a row in one of them never moves again on its own.
+    FINAL_STATUSES = (Status.DELIVERED, Status.FAILED, Status.EXPIRED, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
         "accounts.User", on_delete=models.PROTECT, related_name="daily_notifications"
     )
+    # The user's local date: the day the notification is for.
     date = models.DateField()
     category = models.CharField(max_length=16, choices=Category.choices)
     title = models.CharField(max_length=200)
@@ -39,6 +48,12 @@ class DailyNotification(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # The delivery window: never sent before send_at, nor at or after expires_at (null: no expiry).
+    send_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # What the model's answer cost (null for offline text).
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -54,6 +69,18 @@ class DailyNotification(models.Model):
                 fields=["next_attempt_at"],
                 name="outbox_due_pending_idx",
                 condition=Q(status="pending"),
+            ),
+            # The delivery claim: fresh rows whose window has opened, earliest first.
+            models.Index(
+                fields=["send_at"],
+                name="outbox_fresh_send_at_idx",
+                condition=Q(status="pending", next_attempt_at__isnull=True),
+            ),
+            # The delivery claim: pending rows whose window has closed, to expire them.
+            models.Index(
+                fields=["expires_at"],
+                name="outbox_pending_expiry_idx",
+                condition=Q(status="pending", expires_at__isnull=False),
             ),
             # The delivery claim: rows whose sender's lease ran out.
             models.Index(

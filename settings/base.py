@@ -6,6 +6,7 @@ the offline generator and the bundled mock endpoint.
 
 from __future__ import annotations
 
+import datetime
 import os
 import zoneinfo
 from pathlib import Path
@@ -70,6 +71,21 @@ def env_timezone(name: str, default: str) -> str:
         raise ImproperlyConfigured(
             f"{name} must be an IANA time zone name such as Europe/Paris, got {value!r}"
         ) from None
+    return value
+
+
+def env_time(name: str, default: str, *, off: bool = False) -> datetime.time | None:
+    """The variable as a local time of day ``HH:MM``; with ``off``, ``off`` means None."""
+    raw = env_str(name, default)
+    if off and raw.lower() == "off":
+        return None
+    try:
+        value = datetime.time.fromisoformat(raw)
+    except ValueError:
+        value = None
+    if value is None or len(raw) != 5 or value.tzinfo is not None:
+        allowed = " or off" if off else ""
+        raise ImproperlyConfigured(f"{name} must be a time as HH:MM{allowed}, got {raw!r}")
     return value
 
 
@@ -189,6 +205,13 @@ OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
 OPENAI_TIMEOUT_SECONDS = env_float("OPENAI_TIMEOUT_SECONDS", 30.0)
 OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 3)
 OPENAI_CONCURRENCY = env_int("OPENAI_CONCURRENCY", 8, minimum=1)
+# A user the model could not serve gets offline text once their send time is this close.
+OPENAI_FALLBACK_MINUTES = env_int("OPENAI_FALLBACK_MINUTES", 30)
+
+# --- outbox: the local delivery window ----------------------------------------
+NOTIFICATIONS_SEND_TIME = env_time("NOTIFICATIONS_SEND_TIME", "08:00")
+NOTIFICATIONS_DELIVER_UNTIL = env_time("NOTIFICATIONS_DELIVER_UNTIL", "21:00", off=True)
+NOTIFICATIONS_GENERATE_AHEAD_HOURS = env_float("NOTIFICATIONS_GENERATE_AHEAD_HOURS", 3.0)
 
 # --- delivery ---------------------------------------------------------------
 NOTIFICATIONS_URL = env_str("NOTIFICATIONS_URL", "http://localhost:5001/notifications")

@@ -63,6 +63,8 @@ def test_today_counts_by_status(fixture_rows):
         "sending": 1,
         "delivered": 3,
         "failed": 1,
+        "expired": 0,
+        "cancelled": 0,
     }
 
 
@@ -73,7 +75,14 @@ def test_today_counts_by_category(fixture_rows):
 
 def test_window_counts_leave_out_the_fifteenth_day(fixture_rows):
     stats = dashboard_stats(today=TODAY, now=NOW)
-    assert stats.window_by_status == {"pending": 2, "sending": 1, "delivered": 6, "failed": 3}
+    assert stats.window_by_status == {
+        "pending": 2,
+        "sending": 1,
+        "delivered": 6,
+        "failed": 3,
+        "expired": 0,
+        "cancelled": 0,
+    }
     assert stats.window_by_category == {"reminder": 4, "insight": 4, "tip": 4}
 
 
