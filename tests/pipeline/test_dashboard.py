@@ -185,3 +185,67 @@ def test_dashboard_query_count_does_not_grow_with_rows(admin_client):
             attempts=index % 8,
         )
     assert count() == few
+
+
+def delivered_after(day_offset: int, lag: datetime.timedelta) -> None:
+    send_at = datetime.datetime.combine(
+        TODAY - datetime.timedelta(days=day_offset), datetime.time(8), tzinfo=datetime.UTC
+    )
+    notification_create(
+        date=send_at.date(),
+        status=Status.DELIVERED,
+        send_at=send_at,
+        delivered_at=send_at + lag,
+    )
+
+
+def test_on_time_rate_and_lag_percentiles_per_day():
+    seconds = datetime.timedelta(seconds=1)
+    # Today: 20 rows, 17 within five minutes of their send time, then 6 min, 2 h and 30 h.
+    for lag in [*(n * seconds for n in range(3, 20)), 360 * seconds, 7200 * seconds]:
+        delivered_after(0, lag)
+    delivered_after(0, datetime.timedelta(hours=30))
+    delivered_after(1, 90 * seconds)
+
+    today, yesterday = dashboard_stats(today=TODAY, now=NOW).lags[:-3:-1]
+
+    assert (today.date, today.delivered) == (TODAY, 20)
+    assert today.on_time_rate == 17 / 20
+    assert today.median_seconds == 12  # the 10th of 20 sorted lags: 3 s … 12 s
+    assert today.p95_seconds == 7200  # the 19th of 20
+    assert (yesterday.delivered, yesterday.median_seconds, yesterday.p95_seconds) == (1, 90, 90)
+    assert yesterday.on_time_rate == 1
+
+
+def test_lags_are_bucketed_wider_as_they_grow():
+    delivered_after(0, datetime.timedelta(seconds=1234.5))
+
+    (today,) = dashboard_stats(today=TODAY, now=NOW).lags[-1:]
+
+    assert today.median_seconds == 1230
+    assert today.on_time_rate == 0
+
+
+def test_days_without_deliveries_have_no_lag_figures():
+    lags = dashboard_stats(today=TODAY, now=NOW).lags
+
+    assert len(lags) == 14
+    assert all(day.delivered == 0 and day.median_seconds is None for day in lags)
+    assert all(day.on_time_rate is None for day in lags)
+
+
+def test_dashboard_page_shows_on_time_and_lag_and_the_new_statuses(admin_client):
+    for offset in range(4):
+        delivered_after(0, datetime.timedelta(seconds=30 + offset))
+    delivered_after(0, datetime.timedelta(minutes=10))
+    notification_create(date=TODAY, status=Status.EXPIRED)
+    notification_create(date=TODAY, status=Status.CANCELLED)
+
+    with freeze_time(NOW):
+        html = admin_client.get(DASHBOARD).content.decode()
+
+    on_time = html.split('id="figure-on-time"', 1)[1].split("</div>\n    </div>", 1)[0]
+    assert "80.0%" in on_time
+    assert "lag median 32 s · p95 600 s" in on_time
+    assert '<th id="window-expired">1</th>' in html
+    assert '<th id="window-cancelled">1</th>' in html
