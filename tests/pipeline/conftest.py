@@ -1,4 +1,4 @@
-"""Fixtures for the operations tests: a day of notifications in every status, the mock endpoint."""
+"""Fixtures for the pipeline tests: a day of notifications in every status, the mock endpoint."""
 
 from __future__ import annotations
 

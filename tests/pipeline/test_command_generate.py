@@ -13,7 +13,7 @@ from freezegun import freeze_time
 
 from outbox.generation import notifications_generate
 from outbox.models import DailyNotification
-from pipeline.management.commands import runpipeline
+from pipeline import stages
 from tests.factories import users_create
 from tests.fake_openai import Reply
 
@@ -160,7 +160,7 @@ def test_two_runs_at_once_leave_one_row_per_user(manage_py) -> None:
 def chunks_of_two(monkeypatch):
     """The command's generation in chunks of 2 users, so a bound can stop it between chunks."""
     monkeypatch.setattr(
-        runpipeline, "notifications_generate", partial(notifications_generate, chunk_size=2)
+        stages, "notifications_generate", partial(notifications_generate, chunk_size=2)
     )
 
 
