@@ -5,6 +5,8 @@ Two schedules: generate today's notifications once a day at ``PIPELINE_GENERATE_
 may run on every deploy: it finds each schedule by its unique name and updates it in
 place, so schedules never pile up, and it only moves a schedule's next run when the
 wanted time of day changed, so a re-deploy at 06:00:30 does not skip the run that is due.
+Schedules still naming a task's old dotted path (``LEGACY_TASKS``) move to the new one:
+the two above and any pending generate retry, each found by its name.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from core.logs import log_action
-from pipeline.tasks import DELIVER_TASK, GENERATE_TASK
+from pipeline.tasks import DELIVER_TASK, GENERATE_TASK, LEGACY_TASKS, RETRY_SCHEDULE_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ class ScheduleConfigError(ValueError):
 
 @dataclass(frozen=True, kw_only=True)
 class ScheduleResult:
-    """What ``schedules_apply`` did to one schedule: created, updated or unchanged."""
+    """What ``schedules_apply`` did to one schedule: created, updated, unchanged or moved."""
 
     name: str
     outcome: str
@@ -159,4 +161,18 @@ def schedules_apply(*, now: datetime.datetime | None = None) -> list[ScheduleRes
             next_run=schedule.next_run.isoformat(),
         )
         results.append(ScheduleResult(name=spec.name, outcome=outcome, next_run=schedule.next_run))
+    return results + _retries_move()
+
+
+def _retries_move() -> list[ScheduleResult]:
+    """Point pending generate retries still naming an old task path at the new one."""
+    retries = Schedule.objects.select_for_update().filter(
+        name__startswith=RETRY_SCHEDULE_PREFIX, func__in=LEGACY_TASKS
+    )
+    results = []
+    for retry in retries.order_by("id"):
+        retry.func = LEGACY_TASKS[retry.func]
+        retry.save(update_fields=["func"])
+        log_action(logger, "pipeline.schedule_moved", schedule=repr(retry.name), func=retry.func)
+        results.append(ScheduleResult(name=retry.name, outcome="moved", next_run=retry.next_run))
     return results

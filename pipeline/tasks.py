@@ -41,6 +41,12 @@ from pipeline.stages import (
 # The dotted paths django-q2 stores for these tasks (schedules, continuations, retries).
 GENERATE_TASK = "pipeline.tasks.notifications_generate_today"
 DELIVER_TASK = "pipeline.tasks.notifications_deliver_due"
+# Where the tasks lived before the pipeline app: ``delivery/tasks.py`` still runs what was
+# queued under these for one release, and ``setup_schedules`` moves schedules off them.
+LEGACY_TASKS = {
+    "delivery.tasks.notifications_generate_today": GENERATE_TASK,
+    "delivery.tasks.notifications_deliver_due": DELIVER_TASK,
+}
 
 # Below the cluster's ``timeout``, with room for the chunk in progress at the bound,
 # which runs to its end.
