@@ -1,8 +1,13 @@
-"""`runpipeline deliver`: the documented options reach the worker, one meaning per shared option."""
+"""`runpipeline deliver`: the documented options, one meaning per shared option, SIGTERM on a hung database."""
 
 from __future__ import annotations
 
 import io
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -10,6 +15,10 @@ from django.core.management import CommandError, call_command
 from delivery.worker import DeliverySummary
 from pipeline import stages
 from pipeline.management.commands.runpipeline import Command
+from tests.conftest import PROJECT_DIR
+
+# SIGTERM to exit: the grace period, the interpreter's start-up and a loaded machine's slack.
+EXIT_WITHIN_SECONDS = 10
 
 
 @pytest.fixture
@@ -80,3 +89,40 @@ def subcommand_options(stage: str) -> dict[str, object]:
 def test_a_shared_option_means_the_same_in_both_stages(flag: str) -> None:
     generate, deliver = subcommand_options("generate")[flag], subcommand_options("deliver")[flag]
     assert (generate.type, generate.help) == (deliver.type, deliver.help)
+
+
+@pytest.mark.slow
+def test_sigterm_ends_deliver_forever_when_the_database_never_answers(silent_database) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, str(PROJECT_DIR / "manage.py"), "runpipeline", "deliver", "--forever"],
+        cwd=PROJECT_DIR,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "settings.development",
+            "DATABASE_URL": silent_database.url,
+            "PYTHONUNBUFFERED": "1",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # The worker is waiting on the database: its signal handling is in place by then.
+        assert silent_database.accepted.wait(60), "the worker never reached the database"
+        time.sleep(0.5)
+        worker.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        try:
+            _, stderr = worker.communicate(timeout=EXIT_WITHIN_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {EXIT_WITHIN_SECONDS} s after SIGTERM")
+        assert time.monotonic() - sent < EXIT_WITHIN_SECONDS
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate(timeout=10)
+    assert "Traceback" not in stderr
+    if worker.returncode != 0:
+        # Ended by the grace period: one line saying so, after the stop request's line.
+        last = stderr.strip().splitlines()[-1]
+        assert "lease" in last, stderr

@@ -13,7 +13,7 @@ from core.commands import DatabaseCommand
 from core.parsing import positive_float, positive_int
 from core.progress import progress_bar
 from outbox.generators import GeneratorUnavailable
-from pipeline.signals import stop_on_signals
+from pipeline.signals import STOP_GRACE_SECONDS, stop_on_signals
 from pipeline.stages import (
     StageConfigError,
     delivery_run,
@@ -64,7 +64,12 @@ class Command(DatabaseCommand):
             "--limit", type=positive_int, default=None, help="Generate for at most N users."
         )
         add_bound_arguments(generate)
-        deliver = stages.add_parser("deliver", help="Send due notifications.")
+        deliver_help = (
+            "Send due notifications. SIGTERM or SIGINT: finish what is in flight; "
+            f"still running {STOP_GRACE_SECONDS:g}s later (or on a second signal), "
+            "exit at once with status 128 + the signal's number."
+        )
+        deliver = stages.add_parser("deliver", help=deliver_help, description=deliver_help)
         deliver.add_argument(
             "--batch-size",
             type=positive_int,
