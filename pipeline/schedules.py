@@ -3,9 +3,10 @@
 Two schedules: generate today's notifications once a day at ``PIPELINE_GENERATE_AT``
 (local time in ``TIME_ZONE``) and deliver what is due every minute. ``schedules_apply``
 may run on every deploy: it finds each schedule by its unique name and updates it in
-place, so schedules never pile up (django-q issues #566, django-q2 #102), and it only
-moves a schedule's next run when the wanted time of day changed, so a re-deploy at
-06:00:30 does not skip the run that is due.
+place, so schedules never pile up, and it only moves a schedule's next run when the
+wanted time of day changed, so a re-deploy at 06:00:30 does not skip the run that is due.
+Schedules still naming a task's old dotted path (``LEGACY_TASKS``) move to the new one:
+the two above and any pending generate retry, each found by its name.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
+from core.logs import log_action
+from pipeline.tasks import DELIVER_TASK, GENERATE_TASK, LEGACY_TASKS, RETRY_SCHEDULE_PREFIX
+
 logger = logging.getLogger(__name__)
 
 GENERATE_SCHEDULE = "pipeline: generate today's notifications"
@@ -32,7 +36,7 @@ class ScheduleConfigError(ValueError):
 
 @dataclass(frozen=True, kw_only=True)
 class ScheduleResult:
-    """What ``schedules_apply`` did to one schedule: created, updated or unchanged."""
+    """What ``schedules_apply`` did to one schedule: created, updated, unchanged or moved."""
 
     name: str
     outcome: str
@@ -94,7 +98,7 @@ def schedules_wanted(*, now: datetime.datetime) -> list[ScheduleSpec]:
     return [
         ScheduleSpec(
             name=GENERATE_SCHEDULE,
-            func="pipeline.tasks.notifications_generate_today",
+            func=GENERATE_TASK,
             schedule_type=Schedule.DAILY,
             minutes=None,
             first_run=daily_next_run(at=at, now=now, zone=zone),
@@ -103,7 +107,7 @@ def schedules_wanted(*, now: datetime.datetime) -> list[ScheduleSpec]:
         ),
         ScheduleSpec(
             name=DELIVER_SCHEDULE,
-            func="pipeline.tasks.notifications_deliver_due",
+            func=DELIVER_TASK,
             schedule_type=Schedule.MINUTES,
             minutes=1,
             first_run=now,
@@ -125,10 +129,13 @@ def schedules_apply(*, now: datetime.datetime | None = None) -> list[ScheduleRes
         existing = list(Schedule.objects.select_for_update().filter(name=spec.name).order_by("id"))
         if len(existing) > 1:
             Schedule.objects.filter(pk__in=[s.pk for s in existing[1:]]).delete()
-            logger.warning(
-                "action=schedule_dedupe schedule=%r removed=%d: duplicates of an older deploy",
-                spec.name,
-                len(existing) - 1,
+            log_action(
+                logger,
+                "pipeline.schedule_dedupe",
+                "duplicates of an older deploy",
+                level=logging.WARNING,
+                schedule=repr(spec.name),
+                removed=len(existing) - 1,
             )
         current = existing[0] if existing else None
         fields = {
@@ -146,11 +153,26 @@ def schedules_apply(*, now: datetime.datetime | None = None) -> list[ScheduleRes
         )
         schedule, created = Schedule.objects.update_or_create(name=spec.name, defaults=fields)
         outcome = "created" if created else "unchanged" if unchanged else "updated"
-        logger.info(
-            "action=schedule_apply schedule=%r outcome=%s next_run=%s",
-            spec.name,
-            outcome,
-            schedule.next_run.isoformat(),
+        log_action(
+            logger,
+            "pipeline.schedule_apply",
+            schedule=repr(spec.name),
+            outcome=outcome,
+            next_run=schedule.next_run.isoformat(),
         )
         results.append(ScheduleResult(name=spec.name, outcome=outcome, next_run=schedule.next_run))
+    return results + _retries_move()
+
+
+def _retries_move() -> list[ScheduleResult]:
+    """Point pending generate retries still naming an old task path at the new one."""
+    retries = Schedule.objects.select_for_update().filter(
+        name__startswith=RETRY_SCHEDULE_PREFIX, func__in=LEGACY_TASKS
+    )
+    results = []
+    for retry in retries.order_by("id"):
+        retry.func = LEGACY_TASKS[retry.func]
+        retry.save(update_fields=["func"])
+        log_action(logger, "pipeline.schedule_moved", schedule=repr(retry.name), func=retry.func)
+        results.append(ScheduleResult(name=retry.name, outcome="moved", next_run=retry.next_run))
     return results

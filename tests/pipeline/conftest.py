@@ -1,8 +1,10 @@
-"""Fixtures for the operations tests: a day of notifications in every status, the mock endpoint."""
+"""Fixtures for the pipeline tests: notifications in every status, the mock endpoint, a mute database."""
 
 from __future__ import annotations
 
 import datetime
+import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -62,3 +64,46 @@ def mock_endpoint(settings) -> Iterator[MockEndpointThread]:
     settings.NOTIFICATIONS_SIGNING_SECRET = ""
     yield server
     server.stop()
+
+
+class SilentDatabase:
+    """A TCP listener on 127.0.0.1 that accepts connections and never answers a byte.
+
+    What a client sees of a database server that hangs: the connection opens, then nothing.
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted = threading.Event()
+        self.connections: list[socket.socket] = []
+        self.thread = threading.Thread(target=self.accept_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/x"
+
+    def accept_forever(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed by close()
+            self.connections.append(client)  # held open, never read or written
+            self.accepted.set()
+
+    def close(self) -> None:
+        # Shutting the listener down wakes the blocked accept(); closing it alone would not.
+        self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for client in self.connections:
+            client.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def silent_database() -> Iterator[SilentDatabase]:
+    database = SilentDatabase()
+    yield database
+    database.close()

@@ -18,7 +18,7 @@ import pytest
 from outbox.models import DailyNotification
 from tests.factories import notification_create
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -13,7 +13,7 @@ from freezegun import freeze_time
 
 from outbox.generation import notifications_generate
 from outbox.models import DailyNotification
-from pipeline.management.commands import runpipeline
+from pipeline import stages
 from tests.factories import users_create
 from tests.fake_openai import Reply
 
@@ -123,6 +123,7 @@ def test_openai_without_a_key_is_a_one_line_error(settings) -> None:
         call_command("runpipeline", "generate", "--generator", "openai")
 
 
+@pytest.mark.slow
 def test_the_command_runs_as_a_process(manage_py) -> None:
     users_create(3)
     process = manage_py("runpipeline", "generate", "--date", "2026-11-22", "--generator", "offline")
@@ -132,6 +133,7 @@ def test_the_command_runs_as_a_process(manage_py) -> None:
     assert DailyNotification.objects.filter(date="2026-11-22").count() == 3
 
 
+@pytest.mark.slow
 def test_an_unknown_generator_exits_1_with_one_line(manage_py) -> None:
     process = manage_py("runpipeline", "generate", "--generator", "gpt5")
     _, stderr = process.communicate(timeout=60)
@@ -139,6 +141,7 @@ def test_an_unknown_generator_exits_1_with_one_line(manage_py) -> None:
     assert stderr.strip() == "CommandError: unknown generator 'gpt5': choose one of openai, offline"
 
 
+@pytest.mark.slow
 @pytest.mark.postgres_only
 def test_two_runs_at_once_leave_one_row_per_user(manage_py) -> None:
     users = users_create(3000)
@@ -160,7 +163,7 @@ def test_two_runs_at_once_leave_one_row_per_user(manage_py) -> None:
 def chunks_of_two(monkeypatch):
     """The command's generation in chunks of 2 users, so a bound can stop it between chunks."""
     monkeypatch.setattr(
-        runpipeline, "notifications_generate", partial(notifications_generate, chunk_size=2)
+        stages, "notifications_generate", partial(notifications_generate, chunk_size=2)
     )
 
 

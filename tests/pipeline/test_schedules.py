@@ -18,6 +18,7 @@ from pipeline.schedules import (
     daily_next_run,
     schedules_apply,
 )
+from pipeline.tasks import DELIVER_TASK, GENERATE_TASK
 
 pytestmark = pytest.mark.django_db
 
@@ -96,6 +97,38 @@ def test_duplicates_from_older_deploys_are_removed():
         )
     setup_schedules()
     assert Schedule.objects.filter(name=DELIVER_SCHEDULE).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "old_func", "new_func"),
+    [
+        (GENERATE_SCHEDULE, "delivery.tasks.notifications_generate_today", GENERATE_TASK),
+        (DELIVER_SCHEDULE, "delivery.tasks.notifications_deliver_due", DELIVER_TASK),
+    ],
+)
+def test_a_schedule_on_an_old_task_path_is_moved_not_duplicated(name, old_func, new_func):
+    Schedule.objects.create(name=name, func=old_func, schedule_type=Schedule.MINUTES, minutes=1)
+    output = setup_schedules()
+    [schedule] = Schedule.objects.filter(name=name)
+    assert schedule.func == new_func
+    assert f"updated: {name}" in output
+
+
+def test_a_pending_generate_retry_on_the_old_path_is_moved():
+    next_run = NOW + datetime.timedelta(minutes=15)
+    Schedule.objects.create(
+        name="pipeline: retry generate 2026-11-22",
+        func="delivery.tasks.notifications_generate_today",
+        args=repr(("2026-11-22",)),
+        schedule_type=Schedule.ONCE,
+        repeats=1,
+        next_run=next_run,
+    )
+    results = schedules_apply(now=NOW)
+    retry = Schedule.objects.get(name="pipeline: retry generate 2026-11-22")
+    assert (retry.func, retry.args, retry.next_run) == (GENERATE_TASK, "('2026-11-22',)", next_run)
+    assert {r.name: r.outcome for r in results}[retry.name] == "moved"
+    assert Schedule.objects.count() == 3
 
 
 @override_settings(PIPELINE_GENERATE_AT="six o'clock")

@@ -5,21 +5,25 @@ from __future__ import annotations
 import ast
 import datetime
 import io
+import logging
 import threading
 from functools import partial
+from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
-from django.db import connection
+from django.core.management import call_command
+from django.db import OperationalError, ProgrammingError, connection
 from django.test import override_settings
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_q.models import OrmQ, Schedule
 
+from delivery.worker import DeliverySummary
 from outbox.generation import notifications_generate
 from outbox.generators import GeneratorUnavailable
 from outbox.models import DailyNotification
-from pipeline import tasks
-from pipeline.management.commands import runpipeline
+from pipeline import stages, tasks
+from pipeline.stages import StageConfigError
 from tests.factories import notification_create, users_create
 
 Status = DailyNotification.Status
@@ -69,7 +73,7 @@ def bounded_in_chunks_of_two(monkeypatch):
     """A generate task that stops after its first chunk of 2 users."""
     monkeypatch.setattr(tasks, "GENERATE_MAX_SECONDS", 0.000001)
     monkeypatch.setattr(
-        runpipeline, "notifications_generate", partial(notifications_generate, chunk_size=2)
+        stages, "notifications_generate", partial(notifications_generate, chunk_size=2)
     )
 
 
@@ -107,9 +111,14 @@ def test_the_queued_generate_tasks_finish_the_day(bounded_in_chunks_of_two):
 def test_deliver_task_is_bounded_by_the_setting(monkeypatch, settings):
     settings.PIPELINE_DELIVER_MAX_SECONDS = 7
     calls = []
-    monkeypatch.setattr(tasks, "call_command", lambda *args, **kwargs: calls.append(args))
+
+    def deliver(**kwargs):
+        calls.append(kwargs["max_seconds"])
+        return DeliverySummary()
+
+    monkeypatch.setattr(stages, "notifications_deliver", deliver)
     tasks.notifications_deliver_due()
-    assert calls == [("runpipeline", "deliver", "--max-seconds", "7")]
+    assert calls == [7]
 
 
 def test_deliver_task_bound_stays_below_the_cluster_timeout(settings):
@@ -179,10 +188,10 @@ def test_a_failed_generate_task_schedules_one_retry_of_the_same_date(monkeypatch
     def model_down(**kwargs):
         raise GeneratorUnavailable("openai:gpt-4o-mini: 20 consecutive failures")
 
-    monkeypatch.setattr(runpipeline, "notifications_generate", model_down)
+    monkeypatch.setattr(stages, "notifications_generate", model_down)
     today = timezone.localdate().isoformat()
     for _ in range(2):
-        with pytest.raises(CommandError, match="consecutive failures"):
+        with pytest.raises(GeneratorUnavailable, match="consecutive failures"):
             tasks.notifications_generate_today()
 
     retry = Schedule.objects.get()
@@ -199,8 +208,81 @@ def test_a_failed_generate_of_a_past_day_is_not_retried(monkeypatch):
     def model_down(**kwargs):
         raise GeneratorUnavailable("openai:gpt-4o-mini: 20 consecutive failures")
 
-    monkeypatch.setattr(runpipeline, "notifications_generate", model_down)
-    with pytest.raises(CommandError):
+    monkeypatch.setattr(stages, "notifications_generate", model_down)
+    with pytest.raises(GeneratorUnavailable):
         tasks.notifications_generate_today("2020-01-01")
+
+    assert not Schedule.objects.exists()
+
+
+def test_each_task_path_names_its_function():
+    assert import_string(tasks.GENERATE_TASK) is tasks.notifications_generate_today
+    assert import_string(tasks.DELIVER_TASK) is tasks.notifications_deliver_due
+
+
+@pytest.mark.parametrize("module", [tasks, stages])
+def test_the_tasks_never_go_through_a_management_command(module):
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported.add(node.module)
+        elif isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+    assert not [name for name in imported if "management" in name]
+
+
+@pytest.mark.django_db
+@override_settings(OPENAI_API_KEY="")
+def test_a_bad_date_is_logged_and_raised_but_never_retried(caplog):
+    with (
+        caplog.at_level(logging.ERROR, logger="pipeline"),
+        pytest.raises(StageConfigError, match="--date must be a date as YYYY-MM-DD"),
+    ):
+        tasks.notifications_generate_today("2026-13-01")
+
+    assert not Schedule.objects.exists()
+    assert not OrmQ.objects.exists()
+    [record] = [r for r in caplog.records if r.action == "pipeline.generate_config_error"]
+    assert "2026-13-01" in record.getMessage()
+
+
+@pytest.mark.django_db
+def test_an_unusable_delivery_setting_is_logged_and_raised(settings, caplog):
+    settings.NOTIFICATIONS_URL = "ftp://example.com/notifications"
+    with (
+        caplog.at_level(logging.ERROR, logger="pipeline"),
+        pytest.raises(StageConfigError, match="NOTIFICATIONS_URL"),
+    ):
+        tasks.notifications_deliver_due()
+
+    assert not Schedule.objects.exists()
+    assert any(r.action == "pipeline.deliver_config_error" for r in caplog.records)
+
+
+@pytest.mark.django_db
+@override_settings(OPENAI_API_KEY="")
+def test_a_database_outage_during_generate_schedules_one_retry(monkeypatch):
+    def database_gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(stages, "notifications_generate", database_gone)
+    with pytest.raises(OperationalError):
+        tasks.notifications_generate_today()
+
+    retry = Schedule.objects.get()
+    assert retry.name == f"pipeline: retry generate {timezone.localdate().isoformat()}"
+    assert retry.func == tasks.GENERATE_TASK
+
+
+@pytest.mark.django_db
+@override_settings(OPENAI_API_KEY="")
+def test_a_query_bug_during_generate_is_not_retried(monkeypatch):
+    def bad_query(**kwargs):
+        raise ProgrammingError('syntax error at or near "SELCT"')
+
+    monkeypatch.setattr(stages, "notifications_generate", bad_query)
+    with pytest.raises(ProgrammingError):
+        tasks.notifications_generate_today()
 
     assert not Schedule.objects.exists()

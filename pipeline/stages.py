@@ -1,0 +1,138 @@
+"""The two stages as ``runpipeline`` and the scheduled tasks both run them.
+
+Parsing the date, choosing the generator, applying the defaults and wording the
+summary line happen here once, so the command and the tasks cannot drift apart.
+A request that cannot work as given (a bad date, an unknown generator, an unusable
+delivery setting) is a ``StageConfigError``: running it again changes nothing.
+An outage (``GeneratorUnavailable``, a database error) is left to propagate, so
+each caller decides whether to retry.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import timezone
+
+from core.progress import ProgressCallback
+from delivery.conf import DeliveryConfigError
+from delivery.worker import DeliverySummary, notifications_deliver
+from outbox.generation import GenerationSummary, notifications_generate
+from outbox.generators import NotificationGenerator, UnknownGenerator, generator_for
+
+INCOMPLETE_NOTE = "; stopped at the time limit, users remain"
+
+
+class StageConfigError(Exception):
+    """A stage cannot run as asked; the input or a setting must change, a retry would not help."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerateResult:
+    """One generate run: the date, the generator's name and what the run did."""
+
+    date: datetime.date
+    generator_name: str
+    summary: GenerationSummary
+
+    @property
+    def line(self) -> str:
+        """The summary line an operator reads (``created N, existing N, fallback N`` first)."""
+        summary = self.summary
+        return (
+            f"{self.date} {self.generator_name}: created {summary.created}, "
+            f"existing {summary.existing}, fallback {summary.fallback} "
+            f"in {summary.elapsed_seconds:.1f}s" + ("" if summary.complete else INCOMPLETE_NOTE)
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliverResult:
+    """One deliver run and its summary line."""
+
+    summary: DeliverySummary
+
+    @property
+    def line(self) -> str:
+        summary = self.summary
+        return (
+            f"delivered {summary.delivered}, retrying {summary.retrying}, "
+            f"failed {summary.failed} in {summary.elapsed_seconds:.1f}s "
+            f"({summary.rate_per_second:.1f}/s)"
+        )
+
+
+def generate_date_parse(text: str | None) -> datetime.date:
+    """``YYYY-MM-DD`` as a date; None is today in ``TIME_ZONE``, read when the run starts."""
+    if text is None:
+        return timezone.localdate()
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise StageConfigError(f"--date must be a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def generator_choose(name: str | None) -> NotificationGenerator:
+    """The generator called ``name``; None means OpenAI when ``OPENAI_API_KEY`` is set, else offline.
+
+    Raises ``StageConfigError`` for an unknown name, or for ``openai`` without a key.
+    """
+    try:
+        return generator_for(name)
+    except UnknownGenerator as error:
+        raise StageConfigError(str(error)) from None
+
+
+def generation_run(
+    *,
+    date: datetime.date,
+    generator: NotificationGenerator,
+    concurrency: int | None = None,
+    limit: int | None = None,
+    max_seconds: float | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> GenerateResult:
+    """Write the missing notifications of ``date``; concurrency defaults to ``OPENAI_CONCURRENCY``.
+
+    ``GeneratorUnavailable`` propagates (the rows written before it stay): whether to
+    retry is the caller's decision.
+    """
+    summary = notifications_generate(
+        date=date,
+        generator=generator,
+        concurrency=concurrency or settings.OPENAI_CONCURRENCY,
+        limit=limit,
+        on_progress=on_progress,
+        max_seconds=max_seconds,
+    )
+    return GenerateResult(date=date, generator_name=generator.name, summary=summary)
+
+
+def delivery_run(
+    *,
+    concurrency: int | None = None,
+    batch_size: int | None = None,
+    forever: bool = False,
+    max_seconds: float | None = None,
+    stop: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> DeliverResult:
+    """Deliver what is due (until ``stop`` with ``forever``); defaults come from the settings.
+
+    Raises ``StageConfigError`` when the delivery settings cannot work.
+    """
+    try:
+        summary = notifications_deliver(
+            concurrency=concurrency or settings.NOTIFICATIONS_CONCURRENCY,
+            batch_size=batch_size or settings.NOTIFICATIONS_BATCH_SIZE,
+            forever=forever,
+            max_seconds=max_seconds,
+            stop=stop,
+            on_progress=on_progress,
+        )
+    except DeliveryConfigError as error:
+        raise StageConfigError(str(error)) from None
+    return DeliverResult(summary=summary)

@@ -1,0 +1,72 @@
+"""The stages as the command and the tasks share them: parsing, choice, defaults, summary lines."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from freezegun import freeze_time
+
+from delivery.worker import DeliverySummary
+from outbox.generation import GenerationSummary
+from pipeline.stages import (
+    DeliverResult,
+    GenerateResult,
+    StageConfigError,
+    delivery_run,
+    generate_date_parse,
+    generator_choose,
+)
+
+
+def test_no_date_is_today_in_the_time_zone_when_the_run_starts(settings) -> None:
+    settings.TIME_ZONE = "Pacific/Kiritimati"  # UTC+14
+    with freeze_time("2026-11-22 23:30:00"):
+        assert generate_date_parse(None) == datetime.date(2026, 11, 23)
+
+
+def test_a_date_is_read_as_yyyy_mm_dd() -> None:
+    assert generate_date_parse("2026-11-22") == datetime.date(2026, 11, 22)
+
+
+@pytest.mark.parametrize("text", ["2026-13-01", "yesterday", ""])
+def test_a_bad_date_is_a_config_error(text: str) -> None:
+    with pytest.raises(StageConfigError, match="--date must be a date as YYYY-MM-DD"):
+        generate_date_parse(text)
+
+
+def test_an_unknown_generator_is_a_config_error() -> None:
+    with pytest.raises(StageConfigError, match="unknown generator 'gpt5'"):
+        generator_choose("gpt5")
+
+
+def test_openai_without_a_key_is_a_config_error(settings) -> None:
+    settings.OPENAI_API_KEY = ""
+    with pytest.raises(StageConfigError, match="needs OPENAI_API_KEY"):
+        generator_choose("openai")
+
+
+def test_an_unusable_delivery_setting_is_a_config_error(settings) -> None:
+    settings.NOTIFICATIONS_URL = "ftp://example.com/notifications"
+    with pytest.raises(StageConfigError, match="NOTIFICATIONS_URL must be an http"):
+        delivery_run()
+
+
+def test_the_generate_line_says_when_users_remain() -> None:
+    summary = GenerationSummary(
+        created=2, existing=1, fallback=0, elapsed_seconds=0.3, complete=False
+    )
+    result = GenerateResult(
+        date=datetime.date(2026, 11, 22), generator_name="offline", summary=summary
+    )
+    assert result.line == (
+        "2026-11-22 offline: created 2, existing 1, fallback 0 in 0.3s"
+        "; stopped at the time limit, users remain"
+    )
+
+
+def test_the_deliver_line() -> None:
+    summary = DeliverySummary(delivered=4, retrying=1, failed=1, elapsed_seconds=2.0)
+    assert DeliverResult(summary=summary).line == (
+        "delivered 4, retrying 1, failed 1 in 2.0s (3.0/s)"
+    )
