@@ -59,12 +59,12 @@ from pathlib import Path
 from typing import IO, NamedTuple
 from zoneinfo import available_timezones
 
-import psycopg
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import connection, transaction
 
 from accounts.models import CSV_FIELDS, ROTATION_SLOTS, User
+from core.db import executemany_prepared, upsert_sql
 
 logger = logging.getLogger(__name__)
 
@@ -411,34 +411,17 @@ def _chunk_upsert(
 
 def _rows_upsert(rows: list[tuple], *, columns: tuple[str, ...]) -> None:
     """Insert-or-update ``rows`` (the ten fields and the rotation slot each) in one executemany."""
-    table = connection.ops.quote_name(User._meta.db_table)
-    names = [
-        connection.ops.quote_name(name) for name in (*CSV_FIELDS, OPTIONAL_COLUMN, "rotation_slot")
-    ]
+    names = (*CSV_FIELDS, OPTIONAL_COLUMN, "rotation_slot")
     # Only the file's columns are updated: without a timezone column, existing
     # rows keep theirs, and the rotation slot (never a file column) is kept always.
-    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names[1 : len(columns)])
-    sql = (
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
-        f"ON CONFLICT ({names[0]}) DO UPDATE SET {updates}"
+    sql = upsert_sql(
+        connection=connection,
+        table=User._meta.db_table,
+        columns=names,
+        unique=names[:1],
+        update=names[1 : len(columns)],
     )
-    if connection.vendor == "postgresql":
-        # Django's PostgreSQL cursors bind on the client and never prepare, so
-        # executemany would have the server parse and plan the insert once per
-        # row. A server-binding cursor on the same connection (so the same
-        # transaction) with preparation switched on for this call pipelines one
-        # prepared insert instead: two to three times faster.
-        raw = connection.connection
-        threshold = raw.prepare_threshold
-        raw.prepare_threshold = 0
-        try:
-            with psycopg.Cursor(raw) as cursor:
-                cursor.executemany(sql, rows)
-        finally:
-            raw.prepare_threshold = threshold
-    else:
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
+    executemany_prepared(connection=connection, sql=sql, rows=rows)
 
 
 def _row_parse(fields: list[str], *, columns: tuple[str, ...], zones: frozenset[str]) -> tuple:
