@@ -84,6 +84,7 @@ def test_load_users_missing_file_is_a_command_error(tmp_path):
         load_users(str(tmp_path / "nope.csv"))
 
 
+@pytest.mark.slow
 def test_load_users_failure_is_one_line_and_exit_status_1(manage_py, tmp_path):
     process = manage_py("load_users", str(csv_file(tmp_path, ALICE, header="id,name")))
     _stdout, stderr = process.communicate(timeout=60)
@@ -95,6 +96,7 @@ def test_load_users_failure_is_one_line_and_exit_status_1(manage_py, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_load_users_strict_exits_1_when_rows_are_bad(manage_py, tmp_path):
     process = manage_py("load_users", "--strict", str(csv_file(tmp_path, ALICE, "2,Bob")))
     stdout, stderr = process.communicate(timeout=60)
@@ -105,6 +107,7 @@ def test_load_users_strict_exits_1_when_rows_are_bad(manage_py, tmp_path):
     assert not User.objects.exists()
 
 
+@pytest.mark.slow
 def test_load_users_reports_a_row_that_is_not_utf8_and_loads_the_rest(manage_py, tmp_path):
     path = csv_file(tmp_path, ALICE)
     path.write_bytes(path.read_bytes() + BOB.replace("Bob", "Bj\xf6rn").encode("latin-1") + b"\n")
