@@ -116,6 +116,9 @@ class _Load:
         self.users_counted = User.objects.count()
         with duplicate_check() as duplicates:
             for line, fields in self._data_records():
+                if fields is None:
+                    self._error(line, reader.UNTERMINATED_QUOTE)
+                    continue
                 values = self._validated(line, fields)
                 if values is not None and duplicates.admit(line=line, user_id=values[0]):
                     self._add(values)
@@ -131,10 +134,17 @@ class _Load:
                         self._error(verdict.line, verdict.reason)
                 self._flush()
 
-    def _data_records(self) -> Iterator[tuple[int, list[str]]]:
-        """The records after the header, which sets the columns (one pass over the file)."""
+    def _data_records(self) -> Iterator[tuple[int, list[str] | None]]:
+        """The records after the header, which sets the columns (one pass over the file).
+
+        A record's fields are None when its line has an unterminated quote.
+        """
         records = reader.records(self.path)
         for line, fields in records:
+            if fields is None:
+                raise CsvImportError(
+                    f"{self.path}: line {line}: the header has an {reader.UNTERMINATED_QUOTE}"
+                )
             try:
                 self.header = header_parse(fields)
             except RowInvalid as invalid:

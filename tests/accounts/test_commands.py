@@ -60,6 +60,18 @@ def test_load_users_twice_reports_everything_unchanged(tmp_path):
 
 
 @pytest.mark.django_db
+def test_load_users_reports_a_stray_quote_and_loads_the_rows_after_it(tmp_path):
+    stray = '1201,"Bad Quote,bq@example.com,2021-03-01,41,172,68,Low,Heart Health'
+    rows = [f"{n},User {n},u{n}@example.com,2021-01-01,30,170,70,Low,x" for n in range(2, 1001)]
+    path = csv_file(tmp_path, ALICE, stray, *rows)
+
+    stdout, stderr = load_users(str(path))
+
+    assert stderr.splitlines() == [f"{path}:3: unterminated quote"]
+    assert stdout.splitlines()[-1] == "created 1000, updated 0, unchanged 0, skipped 1"
+
+
+@pytest.mark.django_db
 def test_load_users_reads_the_configured_path_by_default(tmp_path):
     with override_settings(USERS_CSV_PATH=csv_file(tmp_path, ALICE)):
         stdout, _ = load_users()

@@ -96,11 +96,13 @@ def test_whitespace_around_fields_is_stripped(tmp_path):
     assert (alice.name, alice.age, alice.health_goals) == ("Alice Smith", 30, "Weight Loss")
 
 
-def test_a_record_spanning_lines_is_reported_at_its_first_line(tmp_path):
+def test_a_quoted_line_break_ends_the_record_and_the_next_line_is_a_row_of_its_own(tmp_path):
+    # No field of the users file spans lines: the quote left open on line 2 is its error.
     report = users_load_csv(path=csv_file(tmp_path, '1,"Alice\nSmith",x', "2,Bob"))
 
     assert reasons(report) == [
-        "line 2: expected 9 fields, got 3",
+        "line 2: unterminated quote",
+        "line 3: expected 9 fields, got 2",
         "line 4: expected 9 fields, got 2",
     ]
 
@@ -262,7 +264,7 @@ def test_bytes_that_are_not_utf8_are_reported_at_their_exact_line_far_into_the_f
 
     report = users_load_csv(path=csv_file(tmp_path, raw=raw))
 
-    assert reasons(report) == ["line 501: not valid UTF-8 text"]
+    assert reasons(report) == ["line 501: unterminated quote", "line 502: not valid UTF-8 text"]
     assert report.created == 998
 
 
