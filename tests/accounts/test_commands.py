@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
 from io import StringIO
 from pathlib import Path
 
@@ -129,6 +132,59 @@ def test_load_users_reports_a_row_that_is_not_utf8_and_loads_the_rest(manage_py,
     assert process.returncode == 0
     assert stderr.splitlines() == [f"{path}:3: not valid UTF-8 text"]
     assert stdout.splitlines()[-1] == "created 1, updated 0, unchanged 0, skipped 1"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [("utf-16-le", ""), ("utf-16-be", ""), ("utf-16-le", "\ufeff"), ("utf-16-be", "\ufeff")],
+)
+def test_load_users_refuses_a_utf16_file_in_one_line(tmp_path, encoding, bom):
+    path = tmp_path / "users.csv"
+    path.write_bytes((bom + "\n".join([HEADER, ALICE, BOB]) + "\n").encode(encoding))
+
+    with pytest.raises(CommandError) as raised:
+        load_users(str(path))
+
+    assert str(raised.value) == f"{path}: file is UTF-16, save it as UTF-8"
+    assert not User.objects.exists()
+
+
+@pytest.mark.slow
+def test_load_users_utf16_error_prints_no_nul_bytes_and_exits_1(manage_py, tmp_path):
+    path = tmp_path / "users.csv"
+    path.write_bytes(("\n".join([HEADER, ALICE]) + "\n").encode("utf-16-le"))
+    process = manage_py("load_users", str(path))
+    stdout, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 1
+    assert "\x00" not in stdout + stderr
+    assert stderr.strip().splitlines() == [
+        f"CommandError: {path}: file is UTF-16, save it as UTF-8"
+    ]
+
+
+@pytest.mark.django_db
+def test_load_users_refuses_a_socket_file_in_one_line(tmp_path):
+    path = tmp_path / "users.csv"
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+
+        with pytest.raises(CommandError, match=rf"^{re.escape(str(path))}: not a regular file$"):
+            load_users(str(path))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_load_users_refuses_a_fifo_without_waiting_for_a_writer(manage_py, tmp_path):
+    path = tmp_path / "users.csv"
+    os.mkfifo(path)
+    process = manage_py("load_users", str(path))
+    # Opening a FIFO for reading blocks until a writer comes: no writer ever does here.
+    _stdout, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 1
+    assert stderr.strip().splitlines() == [f"CommandError: {path}: not a regular file"]
 
 
 @pytest.mark.django_db
