@@ -26,10 +26,10 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from accounts.models import User
+from core.db import insert_ignore_sql
 from core.progress import ProgressCallback
 from outbox.categories import category_for
 from outbox.generators.base import FALLBACK_GENERATED_BY, NotificationGenerator, WriteRequest
@@ -225,12 +225,8 @@ def _rows_insert(*, rows: list[NewRow], date: datetime.date) -> list[NewRow]:
         values[column["body"]] = row.body
         values[column["generated_by"]] = row.generated_by
         params.append(values)
-    quote = connection.ops.quote_name
-    insert = (
-        f"{connection.ops.insert_statement(on_conflict=OnConflict.IGNORE)} "
-        f"{quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"{connection.ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)}"
+    insert = insert_ignore_sql(
+        connection=connection, table=meta.db_table, columns=[field.column for field in fields]
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(insert, params)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
 from io import StringIO
 from pathlib import Path
 
@@ -60,6 +63,18 @@ def test_load_users_twice_reports_everything_unchanged(tmp_path):
 
 
 @pytest.mark.django_db
+def test_load_users_reports_a_stray_quote_and_loads_the_rows_after_it(tmp_path):
+    stray = '1201,"Bad Quote,bq@example.com,2021-03-01,41,172,68,Low,Heart Health'
+    rows = [f"{n},User {n},u{n}@example.com,2021-01-01,30,170,70,Low,x" for n in range(2, 1001)]
+    path = csv_file(tmp_path, ALICE, stray, *rows)
+
+    stdout, stderr = load_users(str(path))
+
+    assert stderr.splitlines() == [f"{path}:3: unterminated quote"]
+    assert stdout.splitlines()[-1] == "created 1000, updated 0, unchanged 0, skipped 1"
+
+
+@pytest.mark.django_db
 def test_load_users_reads_the_configured_path_by_default(tmp_path):
     with override_settings(USERS_CSV_PATH=csv_file(tmp_path, ALICE)):
         stdout, _ = load_users()
@@ -84,6 +99,7 @@ def test_load_users_missing_file_is_a_command_error(tmp_path):
         load_users(str(tmp_path / "nope.csv"))
 
 
+@pytest.mark.slow
 def test_load_users_failure_is_one_line_and_exit_status_1(manage_py, tmp_path):
     process = manage_py("load_users", str(csv_file(tmp_path, ALICE, header="id,name")))
     _stdout, stderr = process.communicate(timeout=60)
@@ -95,6 +111,7 @@ def test_load_users_failure_is_one_line_and_exit_status_1(manage_py, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_load_users_strict_exits_1_when_rows_are_bad(manage_py, tmp_path):
     process = manage_py("load_users", "--strict", str(csv_file(tmp_path, ALICE, "2,Bob")))
     stdout, stderr = process.communicate(timeout=60)
@@ -105,6 +122,7 @@ def test_load_users_strict_exits_1_when_rows_are_bad(manage_py, tmp_path):
     assert not User.objects.exists()
 
 
+@pytest.mark.slow
 def test_load_users_reports_a_row_that_is_not_utf8_and_loads_the_rest(manage_py, tmp_path):
     path = csv_file(tmp_path, ALICE)
     path.write_bytes(path.read_bytes() + BOB.replace("Bob", "Bj\xf6rn").encode("latin-1") + b"\n")
@@ -114,6 +132,59 @@ def test_load_users_reports_a_row_that_is_not_utf8_and_loads_the_rest(manage_py,
     assert process.returncode == 0
     assert stderr.splitlines() == [f"{path}:3: not valid UTF-8 text"]
     assert stdout.splitlines()[-1] == "created 1, updated 0, unchanged 0, skipped 1"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [("utf-16-le", ""), ("utf-16-be", ""), ("utf-16-le", "\ufeff"), ("utf-16-be", "\ufeff")],
+)
+def test_load_users_refuses_a_utf16_file_in_one_line(tmp_path, encoding, bom):
+    path = tmp_path / "users.csv"
+    path.write_bytes((bom + "\n".join([HEADER, ALICE, BOB]) + "\n").encode(encoding))
+
+    with pytest.raises(CommandError) as raised:
+        load_users(str(path))
+
+    assert str(raised.value) == f"{path}: file is UTF-16, save it as UTF-8"
+    assert not User.objects.exists()
+
+
+@pytest.mark.slow
+def test_load_users_utf16_error_prints_no_nul_bytes_and_exits_1(manage_py, tmp_path):
+    path = tmp_path / "users.csv"
+    path.write_bytes(("\n".join([HEADER, ALICE]) + "\n").encode("utf-16-le"))
+    process = manage_py("load_users", str(path))
+    stdout, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 1
+    assert "\x00" not in stdout + stderr
+    assert stderr.strip().splitlines() == [
+        f"CommandError: {path}: file is UTF-16, save it as UTF-8"
+    ]
+
+
+@pytest.mark.django_db
+def test_load_users_refuses_a_socket_file_in_one_line(tmp_path):
+    path = tmp_path / "users.csv"
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+
+        with pytest.raises(CommandError, match=rf"^{re.escape(str(path))}: not a regular file$"):
+            load_users(str(path))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_load_users_refuses_a_fifo_without_waiting_for_a_writer(manage_py, tmp_path):
+    path = tmp_path / "users.csv"
+    os.mkfifo(path)
+    process = manage_py("load_users", str(path))
+    # Opening a FIFO for reading blocks until a writer comes: no writer ever does here.
+    _stdout, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 1
+    assert stderr.strip().splitlines() == [f"CommandError: {path}: not a regular file"]
 
 
 @pytest.mark.django_db

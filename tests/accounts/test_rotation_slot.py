@@ -13,8 +13,7 @@ import pytest
 from django.apps import apps
 from django.db import connection
 
-from accounts import csv_import
-from accounts.csv_import import users_load_csv
+from accounts.csv_import import duplicates, users_load_csv
 from accounts.models import User
 from tests.factories import user_build, users_create
 
@@ -84,7 +83,7 @@ def test_the_round_robin_counts_created_users_only_and_spans_chunks(tmp_path):
 
 def test_deferred_rows_continue_the_round_robin(tmp_path, monkeypatch):
     # Every row deferred as a possible duplicate, so all of them load in the second pass.
-    monkeypatch.setattr(csv_import._IdFilter, "seen_or_add", lambda self, key: True)
+    monkeypatch.setattr(duplicates.IdFilter, "seen_or_add", lambda self, key: True)
 
     users_load_csv(path=csv_file(tmp_path, *map(row, "abcde")), chunk_size=2)
 
