@@ -9,11 +9,8 @@ from django.core.management import CommandError, call_command
 
 from outbox.generation import notifications_generate
 from outbox.generators import GeneratorUnavailable, generator_for
-from outbox.generators.openai_chat import (
-    CONSECUTIVE_FAILURE_LIMIT,
-    FailureBreaker,
-    OpenAIGenerator,
-)
+from outbox.generators.breaker import CONSECUTIVE_FAILURE_LIMIT, FailureBreaker
+from outbox.generators.openai_chat import OpenAIGenerator
 from outbox.models import DailyNotification
 from tests.factories import user_build, users_create
 from tests.fake_openai import MODEL, FakeOpenAI, Reply

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from outbox.generators import generator_for
-from outbox.generators.openai_chat import UnusableOutput, text_from_output
+from outbox.generators.output import UnusableOutput, text_from_output
 from tests.factories import user_build
 from tests.fake_openai import Reply, completion_json, notification_json
 from tests.outbox.generator_contract import DATE
