@@ -160,6 +160,21 @@ class OpenAIGenerator(NotificationGenerator):
     def write_many(
         self, *, requests: Sequence[WriteRequest], concurrency: int = 1
     ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
+        """As the base class promises; a batch in which every user failed stops the run.
+
+        Unless a user of this run has been served, such a batch is an outage on a base
+        too small to reach the breaker's limits, and its fallback text would be permanent.
+        """
+        failed = 0
+        for done, (request, text) in enumerate(self._write_each(requests, concurrency), start=1):
+            failed += text.is_fallback
+            if done == len(requests) == failed:
+                self.breaker.batch_failed(generator=self.name)
+            yield request, text
+
+    def _write_each(
+        self, requests: Sequence[WriteRequest], concurrency: int
+    ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
         if concurrency <= 1 or len(requests) <= 1:
             yield from super().write_many(requests=requests, concurrency=1)
             return
