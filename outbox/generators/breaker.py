@@ -7,8 +7,6 @@ however few users the run has.
 
 from __future__ import annotations
 
-import threading
-
 from outbox.generators.base import GeneratorUnavailable
 
 # Users in a row whose request failed before the run stops. With the client's
@@ -21,7 +19,7 @@ FIRST_FAILURES_LIMIT = 5
 
 
 class FailureBreaker:
-    """Counts the users in a row whose request failed, across threads; opens on an outage.
+    """Counts the users in a row whose request failed (on the generator's event loop); opens on an outage.
 
     It opens at ``limit`` failures in a row, or at ``first_limit`` before any user
     of the run succeeded, or when a whole batch (``batch_failed``) failed before
@@ -32,7 +30,6 @@ class FailureBreaker:
     def __init__(self, *, limit: int, first_limit: int = FIRST_FAILURES_LIMIT) -> None:
         self.limit = limit
         self.first_limit = first_limit
-        self._lock = threading.Lock()
         self._in_a_row = 0
         self._any_succeeded = False
         self._last_reason = ""
@@ -45,25 +42,22 @@ class FailureBreaker:
 
     def succeeded(self) -> None:
         """A user got the model's text: the failures so far were not an outage."""
-        with self._lock:
-            self._in_a_row = 0
-            self._any_succeeded = True
+        self._in_a_row = 0
+        self._any_succeeded = True
 
     def failed(self, *, generator: str, reason: str) -> None:
         """Count one failed user; raise ``GeneratorUnavailable`` if that opens the breaker."""
-        with self._lock:
-            self._in_a_row += 1
-            self._last_reason = reason
-            limit = self.limit if self._any_succeeded else min(self.limit, self.first_limit)
-            if self._in_a_row >= limit:
-                self._trip(generator)
+        self._in_a_row += 1
+        self._last_reason = reason
+        limit = self.limit if self._any_succeeded else min(self.limit, self.first_limit)
+        if self._in_a_row >= limit:
+            self._trip(generator)
         self.check()
 
     def batch_failed(self, *, generator: str) -> None:
         """Every user of a batch failed: raise ``GeneratorUnavailable`` unless one of the run succeeded."""
-        with self._lock:
-            if not self._any_succeeded and self._in_a_row:
-                self._trip(generator)
+        if not self._any_succeeded and self._in_a_row:
+            self._trip(generator)
         self.check()
 
     def _trip(self, generator: str) -> None:

@@ -1,7 +1,9 @@
 """The OpenAI generator: text written by a chat model through the official ``openai`` client.
 
-Requests go out ``concurrency`` at a time; the client retries connection errors,
-408/409/429/5xx itself, honouring ``Retry-After``. What still fails for one user,
+Requests go out ``concurrency`` at a time from one event loop through the async
+client, each attempt bounded as a whole (``deadline.py``); the client retries
+timeouts, connection errors and 408/409/429/5xx itself, honouring ``Retry-After``.
+What still fails for one user,
 or comes back unusable (``output.py``), gets offline text marked
 ``offline-fallback``, and the run goes on, unless the failures look like an outage
 (``breaker.py``) or no user can be served (a refused key, an exhausted quota): then
@@ -14,13 +16,14 @@ and the instructions say never to follow anything written inside it.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from core.logs import log_action
 from outbox.generators.base import (
@@ -34,6 +37,7 @@ from outbox.generators.base import (
     openai_generated_by,
 )
 from outbox.generators.breaker import CONSECUTIVE_FAILURE_LIMIT, FailureBreaker
+from outbox.generators.deadline import DeadlineHttpClient
 from outbox.generators.offline import OfflineGenerator
 from outbox.generators.output import UnusableOutput, content_of, text_from_output
 from outbox.generators.profile import Profile, profile_facts
@@ -116,16 +120,101 @@ class OpenAIGenerator(NotificationGenerator):
     ) -> None:
         self.model = model
         self.name = openai_generated_by(model)
-        self.client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
-        )
+        # The bound on one whole request (every attempt the client makes), and on each phase in it.
+        self.timeout = timeout
+        self._client_options = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "timeout": timeout,
+            "max_retries": max_retries,
+        }
         self.fallback = OfflineGenerator(generated_by=FALLBACK_GENERATED_BY)
         self.breaker = FailureBreaker(limit=failure_limit)
 
     def write(self, *, user: Profile, category: str, date: datetime.date) -> GeneratedText:
+        [(_, text)] = self._write_each(
+            [WriteRequest(user=user, category=category, date=date)], concurrency=1
+        )
+        return text
+
+    def write_many(
+        self, *, requests: Sequence[WriteRequest], concurrency: int = 1
+    ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
+        """As the base class promises; a batch in which every user failed stops the run.
+
+        Unless a user of this run has been served, such a batch is an outage on a base
+        too small to reach the breaker's limits, and its fallback text would be permanent.
+        """
+        failed = 0
+        for done, (request, text) in enumerate(self._write_each(requests, concurrency), start=1):
+            failed += text.is_fallback
+            if done == len(requests) == failed:
+                self.breaker.batch_failed(generator=self.name)
+            yield request, text
+
+    def _write_each(
+        self, requests: Sequence[WriteRequest], concurrency: int
+    ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
+        """Each request with its text as it is written, ``concurrency`` workers on one event loop.
+
+        The loop runs only while the caller waits for the next text. A worker hands
+        its exception (``GeneratorUnavailable``, or a bug) to the caller, who raises
+        it; leaving stops the other workers and closes the client.
+        """
+        if not requests:
+            return
+        with asyncio.Runner() as runner:
+            client = openai.AsyncOpenAI(
+                **self._client_options, http_client=DeadlineHttpClient(deadline=self.timeout)
+            )
+            results: asyncio.Queue[tuple[WriteRequest, GeneratedText] | Exception] = asyncio.Queue()
+            todo = iter(requests)
+
+            async def work() -> None:
+                for request in todo:
+                    try:
+                        results.put_nowait((request, await self._write_one(client, request)))
+                    except Exception as error:
+                        # Handed over rather than lost with the task: the caller raises it.
+                        results.put_nowait(error)
+                        return
+
+            loop = runner.get_loop()
+            workers = [loop.create_task(work()) for _ in range(min(concurrency, len(requests)))]
+            try:
+                for _ in requests:
+                    result = runner.run(results.get())
+                    if isinstance(result, Exception):
+                        raise result
+                    yield result
+            finally:
+                for worker in workers:
+                    worker.cancel()
+                runner.run(_workers_stopped(workers, client))
+
+    async def _write_one(self, client: openai.AsyncOpenAI, request: WriteRequest) -> GeneratedText:
+        """One user's text: the model's, or offline fallback for this user's bad luck."""
         self.breaker.check()
+        user, category, date = request.user, request.category, request.date
         try:
-            title, body = self._ask(user=user, category=category, date=date)
+            # The body goes as built: ``chat.completions.create`` would first walk it value by
+            # value to transform typed parameters, costing more CPU than the rest of the request.
+            completion = await client.post(
+                "/chat/completions",
+                cast_to=ChatCompletion,
+                body={
+                    "model": self.model,
+                    "messages": [
+                        {"role": "system", "content": SYSTEM_PROMPT},
+                        {
+                            "role": "user",
+                            "content": user_message_for(user=user, category=category, date=date),
+                        },
+                    ],
+                    "response_format": RESPONSE_FORMAT,
+                },
+            )
+            title, body = text_from_output(content_of(completion))
         except (
             openai.AuthenticationError,
             openai.PermissionDeniedError,
@@ -157,52 +246,8 @@ class OpenAIGenerator(NotificationGenerator):
         self.breaker.succeeded()
         return GeneratedText(title=title, body=body, generated_by=self.name)
 
-    def write_many(
-        self, *, requests: Sequence[WriteRequest], concurrency: int = 1
-    ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
-        """As the base class promises; a batch in which every user failed stops the run.
 
-        Unless a user of this run has been served, such a batch is an outage on a base
-        too small to reach the breaker's limits, and its fallback text would be permanent.
-        """
-        failed = 0
-        for done, (request, text) in enumerate(self._write_each(requests, concurrency), start=1):
-            failed += text.is_fallback
-            if done == len(requests) == failed:
-                self.breaker.batch_failed(generator=self.name)
-            yield request, text
-
-    def _write_each(
-        self, requests: Sequence[WriteRequest], concurrency: int
-    ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
-        if concurrency <= 1 or len(requests) <= 1:
-            yield from super().write_many(requests=requests, concurrency=1)
-            return
-        with ThreadPoolExecutor(
-            max_workers=min(concurrency, len(requests)), thread_name_prefix="openai"
-        ) as pool:
-            futures = {
-                pool.submit(self.write, user=r.user, category=r.category, date=r.date): r
-                for r in requests
-            }
-            try:
-                for future in as_completed(futures):
-                    yield futures[future], future.result()
-            finally:
-                # A GeneratorUnavailable (or the caller stopping) must not wait for the whole queue.
-                for future in futures:
-                    future.cancel()
-
-    def _ask(self, *, user: Profile, category: str, date: datetime.date) -> tuple[str, str]:
-        completion = self.client.chat.completions.create(
-            model=self.model,
-            messages=[
-                {"role": "system", "content": SYSTEM_PROMPT},
-                {
-                    "role": "user",
-                    "content": user_message_for(user=user, category=category, date=date),
-                },
-            ],
-            response_format=RESPONSE_FORMAT,
-        )
-        return text_from_output(content_of(completion))
+async def _workers_stopped(workers: list[asyncio.Task], client: openai.AsyncOpenAI) -> None:
+    """Wait for cancelled workers to unwind (closing their connections), then close the client."""
+    await asyncio.gather(*workers, return_exceptions=True)
+    await client.close()
