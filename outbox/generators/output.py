@@ -27,6 +27,14 @@ _MARKUP = re.compile(
 # spaces and joiners, direction marks, word joiner, byte-order mark. A text made
 # only of these looks empty on a phone.
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2060\ufeff]")
+# Contact details: the model is given none, so an e-mail address or a phone number in
+# its answer is made up or leaked from somewhere, and either way not ours to send.
+_EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
+# Seven digits or more with at most two of " ().-" between each, optionally after "+"
+# or "(": the shape of a phone number, which health advice's figures never have
+# (thousands take a comma, ranges few digits); an ISO date is the one exception.
+_PHONE = re.compile(r"(?<![\w+])[+(]?\d(?:[ ().-]{0,2}\d){6,}")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class UnusableOutput(ValueError):
@@ -38,7 +46,7 @@ def text_from_output(content: str | None) -> tuple[str, str]:
 
     Both are stripped of control and invisible characters, the title folded onto
     one line; either is refused when that leaves it empty, when it is too long,
-    or when it holds markup (see ``_MARKUP``).
+    when it holds markup (see ``_MARKUP``) or contact details.
     """
     if not content:
         raise UnusableOutput("empty answer")
@@ -64,8 +72,17 @@ def text_from_output(content: str | None) -> tuple[str, str]:
             raise UnusableOutput(f"{key} longer than {limit} characters")
         if _MARKUP.search(value):
             raise UnusableOutput(f"{key} contains markup")
+        if has_contact_details(value):
+            raise UnusableOutput(f"{key} contains an e-mail address or phone number")
         fields[key] = value
     return fields["title"], fields["message"]
+
+
+def has_contact_details(text: str) -> bool:
+    """Whether ``text`` holds something shaped like an e-mail address or a phone number."""
+    if _EMAIL.search(text):
+        return True
+    return any(not _ISO_DATE.fullmatch(candidate.group()) for candidate in _PHONE.finditer(text))
 
 
 def content_of(completion: object) -> str:
