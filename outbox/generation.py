@@ -1,20 +1,13 @@
 """Generation for a date: write the DailyNotification rows that are missing, once per user.
 
-Users are read in primary-key order, a chunk at a time (keyset pagination, so
-memory stays flat however many users there are). For each chunk one query finds
-who already has a row for the date; only the others are written, so a re-run
-asks the model nothing. Rows go in with one ``executemany`` of the statement
-``bulk_create(ignore_conflicts=True)`` would send (``INSERT ... ON CONFLICT DO
-NOTHING`` / ``INSERT OR IGNORE``): if another run inserted a user's row meanwhile,
-the unique constraint keeps the first and this run counts that user as existing.
-The statement is sent directly because ``bulk_create`` prepares every value of
-every row through the ORM, which made it three times slower than generating
-the text (see bench/generate.py).
-
-A run can be bounded in time (``max_seconds``): it stops after the chunk during
-which the deadline passed, with every row of the chunks done written, and says
-it is incomplete, so a scheduled task can end before its worker's timeout and
-leave the rest to the next one.
+Users are read a chunk at a time in key order (keyset pagination: memory stays flat
+however many there are); one query a chunk finds who already has a row, and only
+the others are written, so a re-run asks the model nothing. Rows go in with one
+``INSERT ... ON CONFLICT DO NOTHING`` a chunk, sent directly rather than through
+``bulk_create``, which prepares every value through the ORM and dominated the run's
+time (``bench/generate.py`` measures it): the unique constraint keeps the first row
+when another run got there too. A run can be bounded in time (``max_seconds``) so
+a scheduled task ends before its worker's timeout and leaves the rest to the next.
 """
 
 from __future__ import annotations
@@ -30,6 +23,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.db import insert_ignore_sql
+from core.logs import log_action
 from core.progress import ProgressCallback
 from outbox.categories import category_for
 from outbox.generators.base import FALLBACK_GENERATED_BY, NotificationGenerator, WriteRequest
@@ -136,26 +130,16 @@ def notifications_generate(
         elapsed_seconds=time.monotonic() - started,
         complete=complete,
     )
-    logger.info(
-        "action=notifications_generate date=%s generator=%s created=%d existing=%d fallback=%d "
-        "seconds=%.1f complete=%s",
-        date,
-        generator.name,
-        summary.created,
-        summary.existing,
-        summary.fallback,
-        summary.elapsed_seconds,
-        summary.complete,
-        extra={
-            "action": "notifications_generate",
-            "date": date.isoformat(),
-            "generator": generator.name,
-            # Not "created": LogRecord has an attribute of that name.
-            "rows_created": summary.created,
-            "users_existing": summary.existing,
-            "rows_fallback": summary.fallback,
-            "complete": summary.complete,
-        },
+    log_action(
+        logger,
+        "outbox.generation_done",
+        date=date.isoformat(),
+        generator=generator.name,
+        created=summary.created,
+        existing=summary.existing,
+        fallback=summary.fallback,
+        seconds=f"{summary.elapsed_seconds:.1f}",
+        complete=summary.complete,
     )
     return summary
 

@@ -37,6 +37,7 @@ class DailyNotification(models.Model):
     # The user's local date: the day the notification is for.
     date = models.DateField()
     category = models.CharField(max_length=16, choices=Category.choices)
+    # Wider than the bound generators keep to (``outbox.generators.base.TITLE_MAX_CHARS``).
     title = models.CharField(max_length=200)
     body = models.TextField()
     generated_by = models.CharField(max_length=100)

@@ -2,9 +2,9 @@
 
 ``DailyNotification`` is registered here rather than in ``outbox/admin.py`` so the
 attempt inline can live with delivery while ``outbox`` never imports ``delivery``.
-Built to stay fast at a million notifications: related users joined in the same
-query, filters that need no ``SELECT DISTINCT`` over the table, and a paginator
-that never counts the whole table.
+Built to stay fast on a large outbox: related users joined in the same query,
+filters that need no ``SELECT DISTINCT`` over the table, and a paginator that
+never counts the whole table.
 """
 
 from __future__ import annotations
@@ -21,8 +21,15 @@ from django.utils.functional import cached_property
 from django.utils.text import Truncator
 
 from accounts.models import User
+from core.logs import log_action
 from delivery.models import DeliveryAttempt
 from delivery.requeue import notifications_requeue_failed, notifications_retry_now
+from outbox.generators.base import (
+    FALLBACK_GENERATED_BY,
+    OFFLINE_GENERATED_BY,
+    OPENAI_FAMILY,
+    OPENAI_GENERATED_BY_PREFIX,
+)
 from outbox.models import DailyNotification
 
 logger = logging.getLogger(__name__)
@@ -86,8 +93,8 @@ class CalendarDatesQuerySet(QuerySet):
     """A queryset whose ``dates()`` lists the calendar between the first and last date.
 
     The admin's ``date_hierarchy`` asks for the distinct days (months, years) that
-    hold rows: a ``SELECT DISTINCT`` over every matching row, a full scan at a
-    million rows. Here it costs one ``MIN``/``MAX`` on the date index instead; a
+    hold rows: a ``SELECT DISTINCT`` over every matching row, a full scan of a
+    large table. Here it costs one ``MIN``/``MAX`` on the date index instead; a
     day with no rows may be offered as a link and simply shows an empty list.
     """
 
@@ -110,16 +117,16 @@ class GeneratedByFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         return [
-            ("openai", "OpenAI (any model)"),
-            ("offline", "Offline templates"),
-            ("offline-fallback", "Offline fallback (model failed)"),
+            (OPENAI_FAMILY, "OpenAI (any model)"),
+            (OFFLINE_GENERATED_BY, "Offline templates"),
+            (FALLBACK_GENERATED_BY, "Offline fallback (model failed)"),
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
-        if value == "openai":
-            return queryset.filter(generated_by__startswith="openai:")
-        if value in {"offline", "offline-fallback"}:
+        if value == OPENAI_FAMILY:
+            return queryset.filter(generated_by__startswith=OPENAI_GENERATED_BY_PREFIX)
+        if value in {OFFLINE_GENERATED_BY, FALLBACK_GENERATED_BY}:
             return queryset.filter(generated_by=value)
         return queryset
 
@@ -249,7 +256,7 @@ class DailyNotificationAdmin(admin.ModelAdmin):
     )
     def retry_now(self, request: HttpRequest, queryset: QuerySet[DailyNotification]) -> None:
         changed = notifications_retry_now(notifications=queryset)
-        logger.info("action=admin_retry_now rows=%d staff=%s", changed, request.user)
+        log_action(logger, "pipeline.admin_retry_now", rows=changed, staff=request.user)
         self.message_user(
             request,
             f"{changed} notifications made due now (only pending rows waiting for a retry move).",
@@ -261,7 +268,7 @@ class DailyNotificationAdmin(admin.ModelAdmin):
     )
     def requeue_failed(self, request: HttpRequest, queryset: QuerySet[DailyNotification]) -> None:
         changed = notifications_requeue_failed(notifications=queryset)
-        logger.info("action=admin_requeue_failed rows=%d staff=%s", changed, request.user)
+        log_action(logger, "pipeline.admin_requeue_failed", rows=changed, staff=request.user)
         self.message_user(
             request,
             f"{changed} notifications requeued (failed → pending, attempts reset to 0).",

@@ -2,7 +2,8 @@
 
 Each test scripts the answers with ``fake_openai.respond = lambda request: Reply(...)``;
 the fake records every request (parsed JSON body, arrival time) and the most
-requests it ever had in flight at once.
+requests it ever had in flight at once. A reply can also trickle its body a byte at
+a time (``trickle``), as a hostile or broken server would, plain JSON or SSE.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 MODEL = "test-model"
+# A trickling answer stops (and the connection closes) after this long, so a client
+# without a deadline makes its test fail rather than hang.
+TRICKLE_MAX_SECONDS = 10.0
 
 
 def completion_json(content: str | None, *, finish_reason: str = "stop") -> bytes:
@@ -40,6 +44,13 @@ def completion_json(content: str | None, *, finish_reason: str = "stop") -> byte
     ).encode()
 
 
+def event_stream(content: str) -> bytes:
+    """A chat-completion answer as server-sent events (what ``stream=true`` would get)."""
+    chunk = json.loads(completion_json(content))
+    chunk["object"] = "chat.completion.chunk"
+    return b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n"
+
+
 def notification_json(
     title: str = "Stay hydrated", message: str = "Drink a glass of water."
 ) -> str:
@@ -49,12 +60,19 @@ def notification_json(
 
 @dataclass
 class Reply:
-    """One scripted HTTP answer."""
+    """One scripted HTTP answer.
+
+    With ``trickle`` the status and headers go out at once, then the body one byte
+    every ``trickle`` seconds (for at most ``TRICKLE_MAX_SECONDS``); an SSE body is
+    sent without a length, the end of the connection ending it.
+    """
 
     status: int = 200
     body: bytes = field(default_factory=lambda: completion_json(notification_json()))
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    content_type: str = "application/json"
+    trickle: float = 0.0
 
 
 @dataclass
@@ -96,17 +114,36 @@ class FakeOpenAI:
             if reply.delay:
                 time.sleep(reply.delay)
             handler.send_response(reply.status)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(reply.body)))
+            handler.send_header("Content-Type", reply.content_type)
+            if reply.content_type == "text/event-stream":
+                handler.send_header("Connection", "close")
+                handler.close_connection = True
+            else:
+                handler.send_header("Content-Length", str(len(reply.body)))
             for key, value in reply.headers.items():
                 handler.send_header(key, value)
             handler.end_headers()
-            handler.wfile.write(reply.body)
+            if reply.trickle:
+                self._trickle(handler, reply)
+            else:
+                handler.wfile.write(reply.body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up waiting (the timeout tests)
         finally:
             with self.lock:
                 self.in_flight -= 1
+
+    @staticmethod
+    def _trickle(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        """Send the body a byte at a time; give up (closing the connection) after a while."""
+        stop_at = time.monotonic() + TRICKLE_MAX_SECONDS
+        for index in range(len(reply.body)):
+            if time.monotonic() >= stop_at:
+                handler.close_connection = True
+                return
+            handler.wfile.write(reply.body[index : index + 1])
+            handler.wfile.flush()
+            time.sleep(reply.trickle)
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ from django.conf import settings
 
 from outbox.generators.base import (
     FALLBACK_GENERATED_BY,
+    OFFLINE_GENERATED_BY,
+    OPENAI_FAMILY,
     GeneratedText,
     GeneratorError,
     GeneratorUnavailable,
@@ -17,6 +19,8 @@ from outbox.generators.offline import OfflineGenerator
 
 __all__ = [
     "FALLBACK_GENERATED_BY",
+    "OFFLINE_GENERATED_BY",
+    "OPENAI_FAMILY",
     "GeneratedText",
     "GeneratorError",
     "GeneratorUnavailable",
@@ -27,7 +31,7 @@ __all__ = [
     "generator_for",
 ]
 
-GENERATOR_NAMES = ("openai", "offline")
+GENERATOR_NAMES = (OPENAI_FAMILY, OFFLINE_GENERATED_BY)
 
 
 def generator_for(name: str | None) -> NotificationGenerator:
@@ -36,10 +40,10 @@ def generator_for(name: str | None) -> NotificationGenerator:
     Raises ``UnknownGenerator`` for any other name, or for ``openai`` without a key.
     """
     if name is None:
-        name = "openai" if settings.OPENAI_API_KEY else "offline"
-    if name == "offline":
+        name = OPENAI_FAMILY if settings.OPENAI_API_KEY else OFFLINE_GENERATED_BY
+    if name == OFFLINE_GENERATED_BY:
         return OfflineGenerator()
-    if name == "openai":
+    if name == OPENAI_FAMILY:
         if not settings.OPENAI_API_KEY:
             raise UnknownGenerator("the openai generator needs OPENAI_API_KEY to be set")
         # Imported here so that the offline path never loads the client library.

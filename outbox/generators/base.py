@@ -3,7 +3,8 @@
 A generator has a ``name`` (recorded in ``DailyNotification.generated_by``) and one
 method to implement, ``write``. ``write_many`` is what generation calls; its default
 writes one after the other, and a generator that waits on the network overrides it
-to keep several requests in flight.
+to keep several requests in flight. The markers and bounds every generator and
+reader of ``generated_by`` share are defined here, once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,21 @@ from dataclasses import dataclass
 
 from outbox.generators.profile import Profile
 
-FALLBACK_GENERATED_BY = "offline-fallback"
+# What ``DailyNotification.generated_by`` says about who wrote a row's text.
+OFFLINE_GENERATED_BY = "offline"
+FALLBACK_GENERATED_BY = "offline-fallback"  # offline text because the model failed for the user
+OPENAI_FAMILY = "openai"  # the generator's name on the command line and in the admin's filter
+OPENAI_GENERATED_BY_PREFIX = f"{OPENAI_FAMILY}:"  # followed by the model's name
+
+# What a generator may return: a one-line title and a message a phone shows whole.
+# (The ``title`` column is wider; narrowing it would rewrite the table for no gain.)
+TITLE_MAX_CHARS = 120
+MESSAGE_MAX_CHARS = 600
+
+
+def openai_generated_by(model: str) -> str:
+    """The ``generated_by`` of text written by ``model`` through the OpenAI API."""
+    return f"{OPENAI_GENERATED_BY_PREFIX}{model}"
 
 
 class GeneratorError(Exception):
@@ -32,7 +47,7 @@ class GeneratorUnavailable(GeneratorError):
 
 @dataclass(frozen=True, slots=True)
 class GeneratedText:
-    """A notification's text and who wrote it (``openai:<model>``, ``offline``, ``offline-fallback``)."""
+    """A notification's text and who wrote it (one of the ``generated_by`` markers above)."""
 
     title: str
     body: str
@@ -61,8 +76,10 @@ class NotificationGenerator(ABC):
     def write(self, *, user: Profile, category: str, date: datetime.date) -> GeneratedText:
         """The text of ``user``'s ``category`` notification for ``date``.
 
-        Never raises for one user's bad luck (a generator falls back instead);
-        raises ``GeneratorUnavailable`` only when no user can be served.
+        The title is at most ``TITLE_MAX_CHARS`` and the body at most
+        ``MESSAGE_MAX_CHARS`` characters, neither empty. Never raises for one
+        user's bad luck (a generator falls back instead); raises
+        ``GeneratorUnavailable`` only when no user can be served.
         """
 
     def write_many(

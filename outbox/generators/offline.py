@@ -15,10 +15,16 @@ import re
 import struct
 from dataclasses import dataclass
 
-from outbox.generators.base import GeneratedText, NotificationGenerator
+from outbox.generators.base import (
+    OFFLINE_GENERATED_BY,
+    TITLE_MAX_CHARS,
+    GeneratedText,
+    NotificationGenerator,
+)
 from outbox.generators.profile import Profile, ProfileFacts, profile_facts
+from outbox.models import DailyNotification
 
-TITLE_MAX_CHARS = 120
+Category = DailyNotification.Category
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,18 +341,18 @@ def goal_of(health_goal: str) -> Goal:
 class OfflineGenerator(NotificationGenerator):
     """Deterministic template text; the default without an API key and the OpenAI fallback."""
 
-    name = "offline"
+    name = OFFLINE_GENERATED_BY
 
-    def __init__(self, *, generated_by: str = "offline") -> None:
+    def __init__(self, *, generated_by: str = OFFLINE_GENERATED_BY) -> None:
         self.generated_by = generated_by
 
     def write(self, *, user: Profile, category: str, date: datetime.date) -> GeneratedText:
         facts = profile_facts(user)
         pick = _Picker(f"{user.user_id}|{date.isoformat()}|{category}")
         goal = goal_of(facts.health_goal)
-        if category == "reminder":
+        if category == Category.REMINDER:
             titles, body = REMINDER_TITLES, self._reminder(facts, goal, pick)
-        elif category == "insight":
+        elif category == Category.INSIGHT:
             titles, body = INSIGHT_TITLES, self._insight(facts, goal, pick)
         else:
             titles, body = TIP_TITLES, self._tip(goal, pick)

@@ -1,17 +1,13 @@
 """The OpenAI generator: text written by a chat model through the official ``openai`` client.
 
-One client is shared by a pool of ``concurrency`` threads, so thousands of users
-cost thousands / concurrency round trips of wall time. The client retries
-connection errors, 408/409/429/5xx itself, honouring ``Retry-After``; what still
-fails for one user (or comes back unusable) gets offline text marked
-``offline-fallback`` and a logged warning, and the run goes on.
-
-Fallback rows are permanent, so an outage must not turn a whole day into them:
-after ``failure_limit`` users in a row have failed, the generator stops the run
-with ``GeneratorUnavailable``. Generation then writes nothing of the chunk in
-progress, and a later run asks the model again for every user still without a
-row. An exhausted quota (429 ``insufficient_quota``) stops the run at once: no
-user would get through until someone adds credit.
+Requests go out ``concurrency`` at a time from one event loop through the async
+client, each attempt bounded as a whole (``deadline.py``); the client retries
+timeouts, connection errors and 408/409/429/5xx itself, honouring ``Retry-After``.
+What still fails for one user,
+or comes back unusable (``output.py``), gets offline text marked
+``offline-fallback``, and the run goes on, unless the failures look like an outage
+(``breaker.py``) or no user can be served (a refused key, an exhausted quota): then
+the run stops with ``GeneratorUnavailable`` and a later run asks again.
 
 The profile reaches the model as data: the instructions are the system message,
 the profile a JSON object in the user message, each value cleaned and bounded,
@@ -20,39 +16,40 @@ and the instructions say never to follow anything written inside it.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
-import re
-import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import openai
+from openai.types.chat import ChatCompletion
 
+from core.logs import log_action
 from outbox.generators.base import (
     FALLBACK_GENERATED_BY,
+    MESSAGE_MAX_CHARS,
+    TITLE_MAX_CHARS,
     GeneratedText,
     GeneratorUnavailable,
     NotificationGenerator,
     WriteRequest,
+    openai_generated_by,
 )
+from outbox.generators.breaker import CONSECUTIVE_FAILURE_LIMIT, FailureBreaker
+from outbox.generators.deadline import DeadlineHttpClient
 from outbox.generators.offline import OfflineGenerator
+from outbox.generators.output import UnusableOutput, content_of, text_from_output
 from outbox.generators.profile import Profile, profile_facts
+from outbox.models import DailyNotification
 
 logger = logging.getLogger(__name__)
 
-TITLE_MAX_CHARS = 120
-MESSAGE_MAX_CHARS = 600
-# Users in a row whose request failed before the run stops. With the client's
-# retries and a pool of threads, a random blip never reaches it; an outage does
-# within seconds, having cost at most a few hundred requests.
-CONSECUTIVE_FAILURE_LIMIT = 20
-
+Category = DailyNotification.Category
 CATEGORY_BRIEFS = {
-    "reminder": "a daily health reminder (hydration, movement, sleep, ...) tuned to the profile",
-    "insight": "a personalized health insight drawn from the profile (e.g. BMI band, activity level versus goal)",
-    "tip": "an educational tip related to the user's health goal",
+    Category.REMINDER: "a daily health reminder (hydration, movement, sleep, ...) tuned to the profile",
+    Category.INSIGHT: "a personalized health insight drawn from the profile (e.g. BMI band, activity level versus goal)",
+    Category.TIP: "an educational tip related to the user's health goal",
 }
 
 SYSTEM_PROMPT = f"""\
@@ -85,26 +82,6 @@ RESPONSE_FORMAT = {
     },
 }
 
-# Leftovers of formats we did not ask for, which a phone would show as raw
-# characters: code (fences or inline backticks), HTML/XML tags, JSON braces,
-# markdown emphasis, headings and links. Bare URLs are refused too: the model is
-# not asked for links, nobody reviews the text before it is sent, and a link in
-# a health notification is one we cannot vouch for (it may not even exist).
-_MARKUP = re.compile(
-    r"`|</?[A-Za-z][^>]*>|[{}]"
-    r"|\*\*|__|^\s*#|\[[^\]]*\]\([^)]*\)"
-    r"|\bhttps?://|\bwww\.",
-    re.MULTILINE | re.IGNORECASE,
-)
-# Control characters (newlines and tabs aside) and invisible ones: zero-width
-# spaces and joiners, direction marks, word joiner, byte-order mark. A text made
-# only of these looks empty on a phone.
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2060\ufeff]")
-
-
-class UnusableOutput(ValueError):
-    """The model answered, but not with text we can send."""
-
 
 def user_message_for(*, user: Profile, category: str, date: datetime.date) -> str:
     """The user message: the category, the date and the cleaned profile, as one JSON object."""
@@ -128,41 +105,6 @@ def user_message_for(*, user: Profile, category: str, date: datetime.date) -> st
     )
 
 
-def text_from_output(content: str | None) -> tuple[str, str]:
-    """The (title, message) of a model answer, or ``UnusableOutput`` saying what is wrong.
-
-    Both are stripped of control and invisible characters, the title folded onto
-    one line; either is refused when that leaves it empty, when it is too long,
-    or when it holds markup (see ``_MARKUP``).
-    """
-    if not content:
-        raise UnusableOutput("empty answer")
-    try:
-        data = json.loads(content)
-    except json.JSONDecodeError:
-        raise UnusableOutput(f"not JSON: {content[:80]!r}") from None
-    if not isinstance(data, dict):
-        raise UnusableOutput("not a JSON object")
-    fields = {}
-    for key, limit in (("title", TITLE_MAX_CHARS), ("message", MESSAGE_MAX_CHARS)):
-        value = data.get(key)
-        if not isinstance(value, str):
-            raise UnusableOutput(f"{key} missing or empty")
-        value = _INVISIBLE.sub("", value).strip()
-        if key == "title":
-            # A title is one line: folded here rather than refused.
-            value = " ".join(value.split())
-        if not value:
-            # Checked after cleaning: "\u200b" or "\x01\x02" is as empty as "".
-            raise UnusableOutput(f"{key} missing or empty")
-        if len(value) > limit:
-            raise UnusableOutput(f"{key} longer than {limit} characters")
-        if _MARKUP.search(value):
-            raise UnusableOutput(f"{key} contains markup")
-        fields[key] = value
-    return fields["title"], fields["message"]
-
-
 class OpenAIGenerator(NotificationGenerator):
     """Chat-completion text with structured output, bounded concurrency and offline fallback."""
 
@@ -177,17 +119,102 @@ class OpenAIGenerator(NotificationGenerator):
         failure_limit: int = CONSECUTIVE_FAILURE_LIMIT,
     ) -> None:
         self.model = model
-        self.name = f"openai:{model}"
-        self.client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
-        )
+        self.name = openai_generated_by(model)
+        # The bound on one whole request (every attempt the client makes), and on each phase in it.
+        self.timeout = timeout
+        self._client_options = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "timeout": timeout,
+            "max_retries": max_retries,
+        }
         self.fallback = OfflineGenerator(generated_by=FALLBACK_GENERATED_BY)
         self.breaker = FailureBreaker(limit=failure_limit)
 
     def write(self, *, user: Profile, category: str, date: datetime.date) -> GeneratedText:
+        [(_, text)] = self._write_each(
+            [WriteRequest(user=user, category=category, date=date)], concurrency=1
+        )
+        return text
+
+    def write_many(
+        self, *, requests: Sequence[WriteRequest], concurrency: int = 1
+    ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
+        """As the base class promises; a batch in which every user failed stops the run.
+
+        Unless a user of this run has been served, such a batch is an outage on a base
+        too small to reach the breaker's limits, and its fallback text would be permanent.
+        """
+        failed = 0
+        for done, (request, text) in enumerate(self._write_each(requests, concurrency), start=1):
+            failed += text.is_fallback
+            if done == len(requests) == failed:
+                self.breaker.batch_failed(generator=self.name)
+            yield request, text
+
+    def _write_each(
+        self, requests: Sequence[WriteRequest], concurrency: int
+    ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
+        """Each request with its text as it is written, ``concurrency`` workers on one event loop.
+
+        The loop runs only while the caller waits for the next text. A worker hands
+        its exception (``GeneratorUnavailable``, or a bug) to the caller, who raises
+        it; leaving stops the other workers and closes the client.
+        """
+        if not requests:
+            return
+        with asyncio.Runner() as runner:
+            client = openai.AsyncOpenAI(
+                **self._client_options, http_client=DeadlineHttpClient(deadline=self.timeout)
+            )
+            results: asyncio.Queue[tuple[WriteRequest, GeneratedText] | Exception] = asyncio.Queue()
+            todo = iter(requests)
+
+            async def work() -> None:
+                for request in todo:
+                    try:
+                        results.put_nowait((request, await self._write_one(client, request)))
+                    except Exception as error:
+                        # Handed over rather than lost with the task: the caller raises it.
+                        results.put_nowait(error)
+                        return
+
+            loop = runner.get_loop()
+            workers = [loop.create_task(work()) for _ in range(min(concurrency, len(requests)))]
+            try:
+                for _ in requests:
+                    result = runner.run(results.get())
+                    if isinstance(result, Exception):
+                        raise result
+                    yield result
+            finally:
+                for worker in workers:
+                    worker.cancel()
+                runner.run(_workers_stopped(workers, client))
+
+    async def _write_one(self, client: openai.AsyncOpenAI, request: WriteRequest) -> GeneratedText:
+        """One user's text: the model's, or offline fallback for this user's bad luck."""
         self.breaker.check()
+        user, category, date = request.user, request.category, request.date
         try:
-            title, body = self._ask(user=user, category=category, date=date)
+            # The body goes as built: ``chat.completions.create`` would first walk it value by
+            # value to transform typed parameters, costing more CPU than the rest of the request.
+            completion = await client.post(
+                "/chat/completions",
+                cast_to=ChatCompletion,
+                body={
+                    "model": self.model,
+                    "messages": [
+                        {"role": "system", "content": SYSTEM_PROMPT},
+                        {
+                            "role": "user",
+                            "content": user_message_for(user=user, category=category, date=date),
+                        },
+                    ],
+                    "response_format": RESPONSE_FORMAT,
+                },
+            )
+            title, body = text_from_output(content_of(completion))
         except (
             openai.AuthenticationError,
             openai.PermissionDeniedError,
@@ -207,104 +234,20 @@ class OpenAIGenerator(NotificationGenerator):
                 ) from error
             reason = " ".join(f"{type(error).__name__}: {error}".split())
             self.breaker.failed(generator=self.name, reason=reason)
-            logger.warning(
-                "action=generation_fallback user=%s category=%s reason=%s",
-                user.user_id,
-                category,
-                reason,
-                extra={"action": "generation_fallback", "user_id": user.user_id, "reason": reason},
+            log_action(
+                logger,
+                "outbox.generation_fallback",
+                level=logging.WARNING,
+                user_id=user.user_id,
+                category=category,
+                reason=reason,
             )
             return self.fallback.write(user=user, category=category, date=date)
         self.breaker.succeeded()
         return GeneratedText(title=title, body=body, generated_by=self.name)
 
-    def write_many(
-        self, *, requests: Sequence[WriteRequest], concurrency: int = 1
-    ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
-        if concurrency <= 1 or len(requests) <= 1:
-            yield from super().write_many(requests=requests, concurrency=1)
-            return
-        with ThreadPoolExecutor(
-            max_workers=min(concurrency, len(requests)), thread_name_prefix="openai"
-        ) as pool:
-            futures = {
-                pool.submit(self.write, user=r.user, category=r.category, date=r.date): r
-                for r in requests
-            }
-            try:
-                for future in as_completed(futures):
-                    yield futures[future], future.result()
-            finally:
-                # A GeneratorUnavailable (or the caller stopping) must not wait for the whole queue.
-                for future in futures:
-                    future.cancel()
 
-    def _ask(self, *, user: Profile, category: str, date: datetime.date) -> tuple[str, str]:
-        completion = self.client.chat.completions.create(
-            model=self.model,
-            messages=[
-                {"role": "system", "content": SYSTEM_PROMPT},
-                {
-                    "role": "user",
-                    "content": user_message_for(user=user, category=category, date=date),
-                },
-            ],
-            response_format=RESPONSE_FORMAT,
-        )
-        return text_from_output(content_of(completion))
-
-
-class FailureBreaker:
-    """Counts the users in a row whose request failed, across threads; opens at ``limit``.
-
-    Once open it stays open: every later ``check`` raises ``GeneratorUnavailable``,
-    so threads still holding requests from the queue stop without sending them.
-    """
-
-    def __init__(self, *, limit: int) -> None:
-        self.limit = limit
-        self._lock = threading.Lock()
-        self._in_a_row = 0
-        self._open: str | None = None
-
-    def check(self) -> None:
-        """Raise ``GeneratorUnavailable`` if the breaker has opened."""
-        if self._open is not None:
-            raise GeneratorUnavailable(self._open)
-
-    def succeeded(self) -> None:
-        """A user got the model's text: the failures so far were not an outage."""
-        with self._lock:
-            self._in_a_row = 0
-
-    def failed(self, *, generator: str, reason: str) -> None:
-        """Count one failed user; raise ``GeneratorUnavailable`` when that makes ``limit`` in a row."""
-        with self._lock:
-            self._in_a_row += 1
-            if self._open is None and self._in_a_row >= self.limit:
-                self._open = (
-                    f"{generator}: {self._in_a_row} consecutive failures (last: {reason[:160]}): "
-                    "the model API looks down; re-run later"
-                )
-        self.check()
-
-
-def content_of(completion: object) -> str:
-    """The message content of a completion's first choice, or ``UnusableOutput``.
-
-    The client builds response objects leniently, so a body of the wrong shape
-    arrives as whatever JSON it was: every step is checked rather than assumed.
-    """
-    choices = getattr(completion, "choices", None)
-    if not isinstance(choices, list) or not choices:
-        raise UnusableOutput("no choices in the answer")
-    message = getattr(choices[0], "message", None)
-    refusal = getattr(message, "refusal", None)
-    if refusal:
-        raise UnusableOutput(f"refused: {str(refusal)[:80]}")
-    if getattr(choices[0], "finish_reason", None) == "length":
-        raise UnusableOutput("answer cut off at the token limit")
-    content = getattr(message, "content", None)
-    if not isinstance(content, str):
-        raise UnusableOutput("no text in the answer")
-    return content
+async def _workers_stopped(workers: list[asyncio.Task], client: openai.AsyncOpenAI) -> None:
+    """Wait for cancelled workers to unwind (closing their connections), then close the client."""
+    await asyncio.gather(*workers, return_exceptions=True)
+    await client.close()

@@ -36,7 +36,7 @@ class UserProfile:
     """The profile fields of an ``accounts.User``, as generation reads them.
 
     A plain value rather than a model instance: cheaper to build by the thousand,
-    and a generator running in a worker thread cannot trigger a query through it.
+    and a generator (running on an event loop) cannot trigger a query through it.
     ``rotation_slot`` is what generation picks the category with (see
     ``outbox.categories``); the generators themselves do not read it.
     """

@@ -11,13 +11,14 @@ import pytest
 
 from outbox.categories import CATEGORIES
 from outbox.generators import GeneratedText, NotificationGenerator, WriteRequest
+from outbox.generators.base import MESSAGE_MAX_CHARS, TITLE_MAX_CHARS
 from tests.factories import user_build
 
 DATE = datetime.date(2026, 11, 22)
 
 
 class GeneratorContract:
-    """Tests shared by the offline and the OpenAI generator."""
+    """Tests shared by the offline and the OpenAI generator (against the fake API)."""
 
     @pytest.fixture
     def generator(self) -> NotificationGenerator:
@@ -29,8 +30,11 @@ class GeneratorContract:
     ) -> None:
         text = generator.write(user=user_build(), category=category, date=DATE)
         assert isinstance(text, GeneratedText)
-        assert 0 < len(text.title.strip()) <= 120
-        assert 0 < len(text.body.strip()) <= 600
+        assert 0 < len(text.title.strip()) <= TITLE_MAX_CHARS == 120
+        assert 0 < len(text.body.strip()) <= MESSAGE_MAX_CHARS == 600
+
+    def test_is_a_notification_generator(self, generator: NotificationGenerator) -> None:
+        assert isinstance(generator, NotificationGenerator)
 
     def test_marks_the_text_with_its_name(self, generator: NotificationGenerator) -> None:
         text = generator.write(user=user_build(), category="tip", date=DATE)
@@ -44,3 +48,6 @@ class GeneratorContract:
             request for request, _ in generator.write_many(requests=requests, concurrency=3)
         ]
         assert sorted(r.user.user_id for r in answered) == sorted(r.user.user_id for r in requests)
+
+    def test_write_many_of_nothing_writes_nothing(self, generator: NotificationGenerator) -> None:
+        assert list(generator.write_many(requests=[], concurrency=3)) == []

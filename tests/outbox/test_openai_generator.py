@@ -15,13 +15,8 @@ from outbox.generators import (
     WriteRequest,
     generator_for,
 )
-from outbox.generators.openai_chat import (
-    RESPONSE_FORMAT,
-    SYSTEM_PROMPT,
-    OpenAIGenerator,
-    UnusableOutput,
-    text_from_output,
-)
+from outbox.generators.openai_chat import RESPONSE_FORMAT, SYSTEM_PROMPT, OpenAIGenerator
+from outbox.generators.output import UnusableOutput, text_from_output
 from tests.factories import user_build
 from tests.fake_openai import (
     MODEL,
@@ -132,9 +127,11 @@ def test_server_errors_after_retries_fall_back_to_offline(
         )
     assert text.generated_by == "offline-fallback"
     assert len(fake_openai.requests) == 2
-    warning = next(r for r in caplog.records if getattr(r, "action", "") == "generation_fallback")
-    assert warning.user_id == "u-500"
-    assert "InternalServerError" in warning.reason
+    warning = next(
+        r for r in caplog.records if getattr(r, "action", "") == "outbox.generation_fallback"
+    )
+    assert warning.log_user_id == "u-500"
+    assert "InternalServerError" in warning.log_reason
 
 
 @pytest.mark.parametrize(

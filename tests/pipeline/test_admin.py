@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 
 import pytest
 from django.contrib.messages import get_messages
@@ -56,6 +57,19 @@ def test_notification_generated_by_filter_matches_any_openai_model(
 ):
     response = admin_client.get(CHANGELIST + "?generated_by=openai")
     assert list(response.context["cl"].result_list) == [notifications_by_status["failed"]]
+
+
+def test_notification_generated_by_filter_separates_offline_from_fallback(
+    admin_client, notifications_by_status
+):
+    fallback = notification_create(generated_by="offline-fallback")
+    response = admin_client.get(CHANGELIST + "?generated_by=offline-fallback")
+    assert list(response.context["cl"].result_list) == [fallback]
+    response = admin_client.get(CHANGELIST + "?generated_by=offline")
+    listed = set(response.context["cl"].result_list)
+    assert fallback not in listed
+    assert notifications_by_status["failed"] not in listed
+    assert len(listed) == len(notifications_by_status) - 1
 
 
 def test_notification_search_by_exact_user_id(admin_client, notifications_by_status):
@@ -177,6 +191,23 @@ def test_retry_now_makes_only_waiting_pending_rows_due(admin_client, notificatio
     assert after["pending_later"][1] == 2  # attempts kept: a retry is not a fresh start
     messages = [str(m) for m in get_messages(response.wsgi_request)]
     assert messages and messages[0].startswith("1 notifications made due now")
+
+
+@pytest.mark.parametrize(
+    ("action", "logged"),
+    [
+        ("retry_now", "pipeline.admin_retry_now"),
+        ("requeue_failed", "pipeline.admin_requeue_failed"),
+    ],
+)
+def test_actions_log_what_they_changed_and_who(
+    admin_client, admin_user, notifications_by_status, caplog, action, logged
+):
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        run_action(admin_client, action, list(notifications_by_status.values()))
+    record = next(r for r in caplog.records if getattr(r, "action", "") == logged)
+    assert (record.log_rows, record.log_staff) == (1, admin_user)
+    assert record.getMessage() == f"action={logged} rows=1 staff={admin_user}"
 
 
 def test_retry_now_leaves_unselected_rows_alone(admin_client, notifications_by_status):
