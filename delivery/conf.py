@@ -20,14 +20,14 @@ WHSEC_PREFIX = "whsec_"
 LEASE_TIMEOUTS = 3
 
 
-class DeliveryConfigError(Exception):
+class DeliverySettingsError(Exception):
     """A delivery setting that cannot work (e.g. a URL that is not http or https)."""
 
 
 def signing_key(secret: str) -> bytes:
     """The HMAC key of a secret: base64-decoded after a ``whsec_`` prefix (as the spec), else raw bytes.
 
-    Raises DeliveryConfigError when a ``whsec_`` secret is not valid base64 or is empty.
+    Raises DeliverySettingsError when a ``whsec_`` secret is not valid base64 or is empty.
     """
     if not secret.startswith(WHSEC_PREFIX):
         return secret.encode()
@@ -36,7 +36,7 @@ def signing_key(secret: str) -> bytes:
     except binascii.Error:
         key = b""
     if not key:
-        raise DeliveryConfigError(
+        raise DeliverySettingsError(
             "NOTIFICATIONS_SIGNING_SECRET starts with whsec_ but what follows is not "
             "a non-empty base64 key"
         )
@@ -44,23 +44,23 @@ def signing_key(secret: str) -> bytes:
 
 
 def url_validate(url: str) -> None:
-    """Raise DeliveryConfigError unless ``url`` is an http(s) URL with a host and a valid port."""
+    """Raise DeliverySettingsError unless ``url`` is an http(s) URL with a host and a valid port."""
     try:
         parts = urlsplit(url)
         # .port raises ValueError for a port that is not a number or above 65535.
         parts.port  # noqa: B018
     except ValueError as error:
-        raise DeliveryConfigError(
+        raise DeliverySettingsError(
             f"NOTIFICATIONS_URL {url!r} is not a valid URL: {error}"
         ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise DeliveryConfigError(
+        raise DeliverySettingsError(
             f"NOTIFICATIONS_URL must be an http:// or https:// URL, got {url!r}"
         )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class DeliveryConfig:
+class DeliverySettings:
     """What the worker, the transport and the retry policy need to know."""
 
     url: str
@@ -72,10 +72,10 @@ class DeliveryConfig:
     timeout_seconds: float
 
     @classmethod
-    def from_settings(cls) -> DeliveryConfig:
+    def from_settings(cls) -> DeliverySettings:
         """The current ``NOTIFICATIONS_*`` settings.
 
-        Raises DeliveryConfigError on an unusable URL, a ``whsec_`` secret that is not
+        Raises DeliverySettingsError on an unusable URL, a ``whsec_`` secret that is not
         base64, or a lease too short for the timeout.
         """
         url = settings.NOTIFICATIONS_URL
@@ -84,7 +84,7 @@ class DeliveryConfig:
         lease = settings.NOTIFICATIONS_LEASE_SECONDS
         timeout = settings.NOTIFICATIONS_TIMEOUT_SECONDS
         if lease < LEASE_TIMEOUTS * timeout:
-            raise DeliveryConfigError(
+            raise DeliverySettingsError(
                 f"NOTIFICATIONS_LEASE_SECONDS ({lease:g}) must be at least {LEASE_TIMEOUTS} "
                 f"times NOTIFICATIONS_TIMEOUT_SECONDS ({timeout:g})"
             )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
-from delivery.conf import DeliveryConfig
+from delivery.conf import DeliverySettings
 
 # 408 Request Timeout, 425 Too Early, 429 Too Many Requests: the receiver asks us to
 # come back; every 5xx is the receiver's own trouble. Any other status is final.
@@ -109,8 +109,8 @@ class RetryPolicy:
         )
 
     @classmethod
-    def from_config(cls, config: DeliveryConfig) -> RetryPolicy:
-        """The policy for a ``DeliveryConfig``."""
+    def from_config(cls, config: DeliverySettings) -> RetryPolicy:
+        """The policy for a ``DeliverySettings``."""
         return cls(
             max_attempts=config.max_attempts,
             backoff_seconds=config.backoff_seconds,

@@ -36,7 +36,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from delivery.conf import DeliveryConfig, signing_key
+from delivery.conf import DeliverySettings, signing_key
 from outbox.models import DailyNotification
 
 # The attempt log keeps the start of what the endpoint answered, not all of it.
@@ -241,7 +241,7 @@ class Transport:
 class HttpTransport(Transport):
     """POSTs to the configured URL; safe to call from many threads at once."""
 
-    def __init__(self, *, config: DeliveryConfig) -> None:
+    def __init__(self, *, config: DeliverySettings) -> None:
         self.url = config.url
         self.secret = config.signing_secret
         self.timeout = config.timeout_seconds

@@ -40,7 +40,7 @@ from delivery.claims import (
     notifications_release,
     notifications_settle,
 )
-from delivery.conf import DeliveryConfig
+from delivery.conf import DeliverySettings
 from delivery.models import DeliveryAttempt
 from delivery.retry import Outcome, RetryPolicy
 from delivery.transport import HttpTransport, SendResult, Transport
@@ -108,7 +108,7 @@ class DeliveryWorker:
     def __init__(
         self,
         *,
-        config: DeliveryConfig,
+        config: DeliverySettings,
         transport: Transport,
         policy: RetryPolicy,
         concurrency: int,
@@ -389,9 +389,9 @@ def notifications_deliver(
     ``max_seconds`` stops claiming new batches after that long. When ``stop`` is
     set, no new batch is claimed, attempts already under way finish and are
     recorded, and queued rows not yet sent go back to ``pending``.
-    Raises ``DeliveryConfigError`` when the settings cannot work.
+    Raises ``DeliverySettingsError`` when the settings cannot work.
     """
-    config = DeliveryConfig.from_settings()
+    config = DeliverySettings.from_settings()
     worker = DeliveryWorker(
         config=config,
         transport=transport or HttpTransport(config=config),

@@ -299,10 +299,10 @@ def test_forever_returns_when_stopped(deliver, endpoint):
 
 
 def test_a_bad_url_is_a_configuration_error(deliver, settings):
-    from delivery.conf import DeliveryConfigError
+    from delivery.conf import DeliverySettingsError
 
     settings.NOTIFICATIONS_URL = "localhost:5001/notifications"
-    with pytest.raises(DeliveryConfigError, match="NOTIFICATIONS_URL"):
+    with pytest.raises(DeliverySettingsError, match="NOTIFICATIONS_URL"):
         deliver()
 
 

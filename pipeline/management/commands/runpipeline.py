@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from core.commands import DatabaseCommand
 from core.parsing import positive_float, positive_int
-from delivery.conf import DeliveryConfigError
+from delivery.conf import DeliverySettingsError
 from delivery.worker import DeliverySummary, notifications_deliver
 from outbox.generation import GenerationSummary, notifications_generate
 from outbox.generators import GeneratorUnavailable, UnknownGenerator, generator_for
@@ -160,7 +160,7 @@ class Command(DatabaseCommand):
                     stop=stop,
                     on_progress=on_progress,
                 )
-            except DeliveryConfigError as error:
+            except DeliverySettingsError as error:
                 raise CommandError(str(error)) from None
         self.stdout.write(
             f"delivered {summary.delivered}, retrying {summary.retrying}, failed {summary.failed} "
