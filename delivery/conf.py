@@ -6,14 +6,13 @@ and lets one process pick up a changed setting between runs.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
-WHSEC_PREFIX = "whsec_"
+from delivery.transport.signing import SigningSecretError, signing_key
+
 # An attempt may start up to 2 timeouts before its lease ends (it then ends a timeout
 # before the lease does, which leaves the settle a timeout): a shorter lease leaves
 # no room to send at all.
@@ -22,25 +21,6 @@ LEASE_TIMEOUTS = 3
 
 class DeliverySettingsError(Exception):
     """A delivery setting that cannot work (e.g. a URL that is not http or https)."""
-
-
-def signing_key(secret: str) -> bytes:
-    """The HMAC key of a secret: base64-decoded after a ``whsec_`` prefix (as the spec), else raw bytes.
-
-    Raises DeliverySettingsError when a ``whsec_`` secret is not valid base64 or is empty.
-    """
-    if not secret.startswith(WHSEC_PREFIX):
-        return secret.encode()
-    try:
-        key = base64.b64decode(secret.removeprefix(WHSEC_PREFIX), validate=True)
-    except binascii.Error:
-        key = b""
-    if not key:
-        raise DeliverySettingsError(
-            "NOTIFICATIONS_SIGNING_SECRET starts with whsec_ but what follows is not "
-            "a non-empty base64 key"
-        )
-    return key
 
 
 def url_validate(url: str) -> None:
@@ -80,7 +60,13 @@ class DeliverySettings:
         """
         url = settings.NOTIFICATIONS_URL
         url_validate(url)
-        signing_key(settings.NOTIFICATIONS_SIGNING_SECRET)
+        try:
+            signing_key(settings.NOTIFICATIONS_SIGNING_SECRET)
+        except SigningSecretError:
+            raise DeliverySettingsError(
+                "NOTIFICATIONS_SIGNING_SECRET starts with whsec_ but what follows is not "
+                "a non-empty base64 key"
+            ) from None
         lease = settings.NOTIFICATIONS_LEASE_SECONDS
         timeout = settings.NOTIFICATIONS_TIMEOUT_SECONDS
         if lease < LEASE_TIMEOUTS * timeout:

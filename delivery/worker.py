@@ -43,7 +43,7 @@ from delivery.claims import (
 from delivery.conf import DeliverySettings
 from delivery.models import DeliveryAttempt
 from delivery.retry import Outcome, RetryPolicy
-from delivery.transport import HttpTransport, SendResult, Transport
+from delivery.transport import RequestsTransport, SendResult, Transport
 from outbox.models import DailyNotification
 
 logger = logging.getLogger(__name__)
@@ -394,7 +394,7 @@ def notifications_deliver(
     config = DeliverySettings.from_settings()
     worker = DeliveryWorker(
         config=config,
-        transport=transport or HttpTransport(config=config),
+        transport=transport or RequestsTransport(config=config),
         policy=RetryPolicy.from_config(config),
         concurrency=concurrency,
         batch_size=batch_size,
