@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 
 from delivery.models import DeliveryAttempt
 from delivery.worker import notifications_deliver
 from outbox.models import DailyNotification
-from tests.delivery.rawserver import OK, RawServer, raw_response, trickled
+from tests.delivery.rawserver import OK, Answer, RawServer, raw_response, trickled
 from tests.factories import notification_create, users_create
 
 pytestmark = pytest.mark.django_db
@@ -21,19 +21,15 @@ Status = DailyNotification.Status
 
 
 @pytest.fixture
-def raw_server(delivery_settings) -> Iterator:
+def raw_server(delivery_settings, raw_servers) -> Callable[[Answer], RawServer]:
     """Start a RawServer with a given answer and aim the settings at it."""
-    servers: list[RawServer] = []
 
-    def start(answer) -> RawServer:
-        server = RawServer(answer)
-        servers.append(server)
+    def start(answer: Answer) -> RawServer:
+        server = raw_servers(answer)
         delivery_settings.NOTIFICATIONS_URL = server.url
         return server
 
-    yield start
-    for server in servers:
-        server.close()
+    return start
 
 
 def notifications_create(count: int) -> list[DailyNotification]:
