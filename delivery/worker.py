@@ -31,6 +31,7 @@ from django.db import (
 )
 from django.utils import timezone
 
+from core.logs import log_action
 from core.progress import ProgressCallback
 from delivery.claims import (
     Claim,
@@ -90,7 +91,7 @@ class DeliverySummary:
 
 
 @dataclass(kw_only=True)
-class Batch:
+class _Batch:
     """A claimed batch on its way: its claim and the futures of rows not settled yet.
 
     Each future yields the attempt's result, or None when the row was not sent.
@@ -137,7 +138,7 @@ class DeliveryWorker:
         deadline = started + max_seconds if max_seconds else None
         total = None if forever else notifications_due_count()
         self.on_progress(0, total)
-        in_flight: deque[Batch] = deque()
+        in_flight: deque[_Batch] = deque()
         try:
             while True:
                 may_claim = not self.stop.is_set() and (
@@ -145,18 +146,18 @@ class DeliveryWorker:
                 )
                 if may_claim and len(in_flight) < PIPELINE_DEPTH:
                     try:
-                        batch = self.claim_and_send()
+                        batch = self._claim_and_send()
                     except TRANSIENT_DATABASE_ERRORS as error:
                         if not forever:
                             raise
-                        self.database_wait(error, during="claim")
+                        self._database_wait(error, during="claim")
                         continue
                     self.database_errors = 0
                     if batch is not None:
                         in_flight.append(batch)
                         continue
                 if in_flight:
-                    self.settle_finished(in_flight, forever=forever)
+                    self._settle_finished(in_flight, forever=forever)
                     while in_flight and not in_flight[0].pending:
                         in_flight.popleft()
                     self.on_progress(self.summary.settled, total)
@@ -179,7 +180,7 @@ class DeliveryWorker:
             self.summary.elapsed_seconds = time.monotonic() - started
         return self.summary
 
-    def database_wait(self, error: Exception, *, during: str) -> None:
+    def _database_wait(self, error: Exception, *, during: str) -> None:
         """Log a transient database error, drop the connection and wait (longer each time in a row).
 
         The next query opens a fresh connection: a restarted server or a terminated
@@ -191,18 +192,19 @@ class DeliveryWorker:
             DATABASE_RETRY_SECONDS * 2.0 ** min(self.database_errors - 1, 16),
             DATABASE_RETRY_MAX_SECONDS,
         )
-        logger.warning(
-            "action=delivery.database_error during=%s retry_in=%.1fs error=%s",
-            during,
-            delay,
-            " ".join(str(error).split())[:LAST_ERROR_CHARS],
-            extra={"action": "delivery.database_error"},
+        log_action(
+            logger,
+            "delivery.database_error",
+            level=logging.WARNING,
+            during=during,
+            retry_in=f"{delay:.1f}s",
+            error=" ".join(str(error).split())[:LAST_ERROR_CHARS],
         )
         if not connection.in_atomic_block:
             connection.close()
         self.stop.wait(delay)
 
-    def claim_and_send(self) -> Batch | None:
+    def _claim_and_send(self) -> _Batch | None:
         """Claim a batch and queue its sends; None when nothing is due."""
         claimed_at = time.monotonic()
         claim = notifications_claim(
@@ -213,18 +215,18 @@ class DeliveryWorker:
         lease_ends = claimed_at + self.config.lease_seconds
         send_by = lease_ends - self.start_margin
         pending = {
-            self.executor.submit(self.attempt, notification, send_by): notification
+            self.executor.submit(self._attempt, notification, send_by): notification
             for notification in claim.notifications
         }
-        return Batch(claim=claim, pending=pending, lease_ends=lease_ends)
+        return _Batch(claim=claim, pending=pending, lease_ends=lease_ends)
 
-    def attempt(self, notification: DailyNotification, send_by: float) -> SendResult | None:
+    def _attempt(self, notification: DailyNotification, send_by: float) -> SendResult | None:
         """Runs on a sending thread: one POST, unless stopping or too close to the lease's end."""
         if self.stop.is_set() or self.abort.is_set() or time.monotonic() > send_by:
             return None
         return self.transport.send(notification)
 
-    def settle_finished(self, in_flight: deque[Batch], *, forever: bool) -> None:
+    def _settle_finished(self, in_flight: deque[_Batch], *, forever: bool) -> None:
         """Wait briefly for the oldest batch, then settle what has finished.
 
         A batch that completes within ``SETTLE_INTERVAL_SECONDS`` is settled whole (one
@@ -238,9 +240,9 @@ class DeliveryWorker:
                 continue
             finished = [future for future in batch.pending if future.done()]
             if finished:
-                self.settle(batch, finished, forever=forever)
+                self._settle(batch, finished, forever=forever)
 
-    def settle(self, batch: Batch, finished: list[Future], *, forever: bool) -> None:
+    def _settle(self, batch: _Batch, finished: list[Future], *, forever: bool) -> None:
         """Log the finished attempts of a batch and write their rows' state, in bulk.
 
         With ``forever``, a transient database error does not lose the results: the
@@ -258,40 +260,36 @@ class DeliveryWorker:
         # Backoff counts from now, when these answers are in.
         now = timezone.now()
         settlements = [
-            self.settlement(notification, result, now=now) for notification, result in sent
+            self._settlement(notification, result, now=now) for notification, result in sent
         ]
         while True:
             try:
-                written, released = self.settle_write(
+                written, released = self._settle_write(
                     batch=batch, sent=sent, settlements=settlements, unsent=unsent
                 )
             except TRANSIENT_DATABASE_ERRORS as error:
                 if not forever:
                     raise
-                self.database_wait(error, during="settle")
+                self._database_wait(error, during="settle")
                 if self.stop.is_set() or time.monotonic() >= batch.lease_ends:
-                    logger.warning(
-                        "action=delivery.settle_abandoned rows=%d: the database stayed "
-                        "unavailable; the rows are sent again after their lease",
-                        len(sent),
-                        extra={"action": "delivery.settle_abandoned"},
+                    log_action(
+                        logger,
+                        "delivery.settle_abandoned",
+                        "the database stayed unavailable; the rows are sent again after their lease",
+                        level=logging.WARNING,
+                        rows=len(sent),
                     )
                     return
                 continue
             self.database_errors = 0
             break
-        self.summary_add(settlements=settlements, written=written, released=released)
-        logger.debug(
-            "action=delivery.batch sent=%d released=%d",
-            len(sent),
-            released,
-            extra={"action": "delivery.batch"},
-        )
+        self._summary_add(settlements=settlements, written=written, released=released)
+        log_action(logger, "delivery.batch", level=logging.DEBUG, sent=len(sent), released=released)
 
-    def settle_write(
+    def _settle_write(
         self,
         *,
-        batch: Batch,
+        batch: _Batch,
         sent: list[tuple[DailyNotification, SendResult]],
         settlements: list[Settlement],
         unsent: list,
@@ -315,7 +313,7 @@ class DeliveryWorker:
             released = notifications_release(lease=batch.claim.lease, ids=unsent) if unsent else 0
         return written, released
 
-    def summary_add(self, *, settlements: list[Settlement], written: set, released: int) -> None:
+    def _summary_add(self, *, settlements: list[Settlement], written: set, released: int) -> None:
         """Count what a settle wrote; warn about rows whose lease another worker holds now."""
         for settlement in settlements:
             if settlement.notification_id not in written:
@@ -329,14 +327,16 @@ class DeliveryWorker:
         self.summary.released += released
         lost = len(settlements) - len(written)
         if lost:
-            logger.warning(
-                "action=delivery.lease_lost rows=%d: their lease ran out and another worker "
-                "holds them now; the attempts are logged, the rows keep the newer state",
-                lost,
-                extra={"action": "delivery.lease_lost"},
+            log_action(
+                logger,
+                "delivery.lease_lost",
+                "their lease ran out and another worker holds them now; "
+                "the attempts are logged, the rows keep the newer state",
+                level=logging.WARNING,
+                rows=lost,
             )
 
-    def settlement(
+    def _settlement(
         self, notification: DailyNotification, result: SendResult, *, now: datetime.datetime
     ) -> Settlement:
         """The row's new state after this attempt, as the retry policy decides it."""
@@ -361,11 +361,11 @@ class DeliveryWorker:
                 else DailyNotification.Status.FAILED
             ),
             next_attempt_at=decision.next_attempt_at,
-            last_error=attempt_error(result),
+            last_error=_attempt_error(result),
         )
 
 
-def attempt_error(result: SendResult) -> str:
+def _attempt_error(result: SendResult) -> str:
     """A one-line reason an attempt did not deliver, for the row's ``last_error``."""
     if result.http_status is None:
         return result.error[:LAST_ERROR_CHARS]
