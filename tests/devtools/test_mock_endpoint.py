@@ -182,6 +182,7 @@ def test_unknown_path_is_404(endpoint):
     )
 
 
+@pytest.mark.slow
 def test_the_command_serves_on_the_port_it_announces(manage_py):
     process = manage_py("mock_endpoint", "--port", "0", "--status", "202")
     line = process.stdout.readline()
@@ -194,6 +195,7 @@ def test_the_command_serves_on_the_port_it_announces(manage_py):
         process.wait(10)
 
 
+@pytest.mark.slow
 def test_the_command_refuses_a_secret_that_is_not_base64(manage_py):
     # A real process: were the secret accepted, it would serve (and answer 500) for ever.
     process = manage_py("mock_endpoint", "--port", "0", "--secret", "whsec_abc")
