@@ -2,6 +2,11 @@
 
 Side-effect free and deterministic given its random source, so a table of cases
 tests it completely. The worker applies the decision; this module only decides.
+
+``Retry-After`` may lengthen a delay, never shorten it: the delay is the longer of
+the policy's backoff for that attempt and what the endpoint asked (capped like the
+backoff). An endpoint answering ``Retry-After: 0`` would otherwise get a row's whole
+retry budget in a second.
 """
 
 from __future__ import annotations
@@ -98,12 +103,11 @@ class RetryPolicy:
             return Decision(outcome=Outcome.DELIVERED)
         if not status_is_retryable(http_status) or attempts >= self.max_attempts:
             return Decision(outcome=Outcome.FAILED)
+        delay = self.backoff_delay(attempts=attempts)
         asked = retry_after_seconds(retry_after, now=now)
         if asked is not None:
-            # The receiver named its time: no jitter, but never later than our own cap.
-            delay = min(asked, self.backoff_max_seconds)
-        else:
-            delay = self.backoff_delay(attempts=attempts)
+            # The receiver may ask for longer (no jitter, never past our own cap), not shorter.
+            delay = max(delay, min(asked, self.backoff_max_seconds))
         return Decision(
             outcome=Outcome.RETRY, next_attempt_at=now + datetime.timedelta(seconds=delay)
         )

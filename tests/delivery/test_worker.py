@@ -7,6 +7,7 @@ contract's, in ``transport_contract.py``.
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import threading
 import time
@@ -164,6 +165,44 @@ def test_429_with_retry_after_sets_next_attempt(deliver, endpoint, settings):
     assert notification.status == Status.PENDING
     wait = notification.next_attempt_at - before
     assert datetime.timedelta(seconds=119) < wait < datetime.timedelta(seconds=125)
+
+
+def test_retry_after_zero_does_not_burn_the_retry_budget(deliver, endpoint, settings):
+    settings.NOTIFICATIONS_BACKOFF_SECONDS = 0.2
+    endpoint.app.faults.status = 503
+    endpoint.app.faults.retry_after = "0"
+    notifications_create(5)
+
+    summary = deliver()
+
+    rows = DailyNotification.objects.all()
+    assert {row.status for row in rows} == {Status.PENDING}
+    assert {row.attempts for row in rows} == {1}
+    assert len(endpoint.app.recorder.received) == 5
+    assert summary.retrying == 5
+    for row in rows:
+        [attempt] = DeliveryAttempt.objects.filter(notification=row)
+        # Backoff with at most a fifth of jitter off, counted from the answer.
+        assert row.next_attempt_at - attempt.started_at >= datetime.timedelta(seconds=0.16)
+
+
+def test_retry_after_zero_attempts_are_spaced_by_the_backoff(deliver, endpoint, settings):
+    settings.NOTIFICATIONS_BACKOFF_SECONDS = 0.1
+    endpoint.app.faults.status = 503
+    endpoint.app.faults.retry_after = "0"
+    notifications_create(3)
+    until = time.monotonic() + 2.0
+    while time.monotonic() < until:
+        deliver()
+        time.sleep(0.02)
+
+    for row in DailyNotification.objects.all():
+        started = [a.started_at for a in DeliveryAttempt.objects.filter(notification=row)]
+        assert row.status == Status.PENDING
+        assert 3 <= len(started) < 8
+        for number, (before, after) in enumerate(itertools.pairwise(started), start=1):
+            backoff = 0.1 * 2 ** (number - 1) * 0.8
+            assert (after - before).total_seconds() >= backoff
 
 
 def test_max_attempts_then_failed(deliver, endpoint, settings):
