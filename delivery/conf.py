@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from delivery.redact import url_redact
 from delivery.transport.signing import SigningSecretError, signing_key
 
 # An attempt may start up to 2 timeouts before its lease ends (it then ends a timeout
@@ -24,18 +25,21 @@ class DeliverySettingsError(Exception):
 
 
 def url_validate(url: str) -> None:
-    """Raise DeliverySettingsError unless ``url`` is an http(s) URL with a host and a valid port."""
+    """Raise DeliverySettingsError unless ``url`` is an http(s) URL with a host and a valid port.
+
+    The message names the URL without its userinfo (it may hold a password).
+    """
     try:
         parts = urlsplit(url)
         # .port raises ValueError for a port that is not a number or above 65535.
         parts.port  # noqa: B018
     except ValueError as error:
         raise DeliverySettingsError(
-            f"NOTIFICATIONS_URL {url!r} is not a valid URL: {error}"
+            f"NOTIFICATIONS_URL {url_redact(url)!r} is not a valid URL: {error}"
         ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DeliverySettingsError(
-            f"NOTIFICATIONS_URL must be an http:// or https:// URL, got {url!r}"
+            f"NOTIFICATIONS_URL must be an http:// or https:// URL, got {url_redact(url)!r}"
         )
 
 

@@ -105,3 +105,38 @@ def test_the_command_says_so_in_one_line_and_claims_nothing(
     notification.refresh_from_db()
     assert notification.status == DailyNotification.Status.PENDING
     assert endpoint.app.recorder.received == []
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("ftp://user:s3cret@localhost/n", "ftp://***@localhost/n"),
+        ("http://user:s3cret@[::1/n", "http://***@[::1/n"),
+        ("http://user:s3cret@localhost:99999/n", "http://***@localhost:99999/n"),
+        ("http://user:s3cret@localhost:port/n", "http://***@localhost:port/n"),
+        ("user:s3cret@localhost:5001/n", "***@localhost:5001/n"),
+        ("http://s3cret@/n", "http://***@/n"),
+    ],
+)
+def test_an_unusable_url_is_named_without_its_credentials(delivery_settings, url, shown):
+    delivery_settings.NOTIFICATIONS_URL = url
+
+    with pytest.raises(DeliverySettingsError) as raised:
+        DeliverySettings.from_settings()
+
+    message = str(raised.value)
+    assert "s3cret" not in message
+    assert "user" not in message
+    assert shown in message
+
+
+@pytest.mark.django_db
+def test_the_command_line_names_the_url_without_its_password(delivery_settings):
+    delivery_settings.NOTIFICATIONS_URL = "ftp://ops:hunter2@hooks.example.com/n"
+
+    with pytest.raises(CommandError) as raised:
+        call_command("runpipeline", "deliver")
+
+    assert str(raised.value) == (
+        "NOTIFICATIONS_URL must be an http:// or https:// URL, got 'ftp://***@hooks.example.com/n'"
+    )

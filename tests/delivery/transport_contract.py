@@ -263,6 +263,15 @@ class TransportContract:
         assert "connect" in result.error.lower()
         assert result.response_excerpt == ""
 
+    def test_an_error_never_shows_the_urls_password(self, transport) -> None:
+        url = f"http://ops:s3cret@127.0.0.1:{free_port()}/notifications"
+
+        result = transport(url=url).send(notification_build())
+
+        assert result.http_status is None
+        assert result.error
+        assert "s3cret" not in result.error
+
     def test_a_body_cut_short_is_an_error_without_status(self, transport, raw_servers) -> None:
         server = raw_servers(
             lambda n, key: [(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\ncut", 0.0)]
