@@ -369,8 +369,9 @@ def _attempt_error(result: SendResult) -> str:
     """A one-line reason an attempt did not deliver, for the row's ``last_error``."""
     if result.http_status is None:
         return result.error[:LAST_ERROR_CHARS]
-    excerpt = " ".join(result.response_excerpt.split())
-    return f"HTTP {result.http_status}: {excerpt}"[:LAST_ERROR_CHARS]
+    # A redirect says where it points; any other answer, what its body began with.
+    detail = result.error or " ".join(result.response_excerpt.split())
+    return f"HTTP {result.http_status}: {detail}"[:LAST_ERROR_CHARS]
 
 
 def notifications_deliver(

@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from delivery.redact import url_redact
+
 if TYPE_CHECKING:
     from outbox.models import DailyNotification
 
@@ -25,11 +27,17 @@ RESPONSE_READ_BYTES = 4 * RESPONSE_EXCERPT_CHARS
 # settle transaction, so it is stored as the replacement character instead.
 NUL = "\x00"
 NUL_REPLACEMENT = "\ufffd"
+# How much of a redirect's note ("redirect to <Location>") the attempt keeps.
+REDIRECT_NOTE_CHARS = 200
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SendResult:
-    """What one attempt produced: a status (None without a response) or an error text."""
+    """What one attempt produced: a status (None without a response) and why it did not deliver.
+
+    ``error`` says what the status alone does not: why no answer came, or where a
+    redirect pointed (redirects are never followed).
+    """
 
     notification_id: uuid.UUID
     started_at: datetime.datetime
@@ -73,13 +81,21 @@ def result_answered(
     http_status: int,
     body: bytes,
     retry_after: str | None,
+    location: str | None,
 ) -> SendResult:
-    """The result of an attempt the endpoint answered (``body``: what was read of it)."""
+    """The result of an attempt the endpoint answered (``body``: what was read of it).
+
+    A redirect's ``Location`` becomes its error, without userinfo and bounded.
+    """
+    error = ""
+    if 300 <= http_status <= 399 and location:
+        error = f"redirect to {url_redact(storable_text(location))}"[:REDIRECT_NOTE_CHARS]
     return SendResult(
         notification_id=notification.id,
         started_at=started_at,
         duration_ms=elapsed_ms(started),
         http_status=http_status,
+        error=error,
         response_excerpt=storable_text(body.decode("utf-8", "replace"))[:RESPONSE_EXCERPT_CHARS],
         retry_after=retry_after,
     )

@@ -177,6 +177,18 @@ class Watchdog:
             thread.join()
 
 
+class NoRedirectSession(requests.Session):
+    """A session that sees no redirect target, so it neither follows nor reads a redirect.
+
+    With ``allow_redirects=False`` requests still prepares the next request of a
+    redirect and reads the whole body first, however long; here the body is read
+    like any other answer's, bounded.
+    """
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
+
+
 class RequestsTransport(Transport):
     """POSTs to the configured URL with ``requests``; safe to call from many threads at once."""
 
@@ -193,7 +205,7 @@ class RequestsTransport(Transport):
         """This thread's session, created on first use."""
         session = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
+            session = NoRedirectSession()
             # One request at a time per thread: a one-connection pool per host is
             # all that is reused; retries are the worker's business, not urllib3's.
             adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
@@ -234,8 +246,9 @@ class RequestsTransport(Transport):
         """The POST itself; an answer not complete by the attempt's deadline is a timeout."""
         deadline: AttemptDeadline = current_attempt.deadline
         try:
-            # No redirects: a webhook that moved is a configuration to fix, and
-            # following it would re-send the body to wherever it points.
+            # No redirects (see NoRedirectSession): a webhook that moved is a
+            # configuration to fix, and following it would re-send the body to
+            # wherever it points.
             response = self.session().post(
                 self.url,
                 data=body,
@@ -269,6 +282,7 @@ class RequestsTransport(Transport):
             http_status=response.status_code,
             body=raw,
             retry_after=response.headers.get("Retry-After"),
+            location=response.headers.get("Location"),
         )
 
     def timed_out(

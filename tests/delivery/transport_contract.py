@@ -21,7 +21,12 @@ import pytest
 
 from accounts.models import User
 from delivery.conf import DeliverySettings
-from delivery.transport import RESPONSE_EXCERPT_CHARS, SendResult, Transport
+from delivery.transport.base import (
+    REDIRECT_NOTE_CHARS,
+    RESPONSE_EXCERPT_CHARS,
+    SendResult,
+    Transport,
+)
 from outbox.models import DailyNotification
 from tests.delivery.rawserver import OK, Piece, raw_response, trickled
 from tests.factories import user_build
@@ -64,9 +69,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def endless_body() -> Iterator[Piece]:
-    """A 200 whose chunked body never ends."""
-    yield b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0.0
+def endless_body(head: bytes = b"HTTP/1.1 200 OK") -> Iterator[Piece]:
+    """An answer whose chunked body never ends."""
+    yield head + b"\r\nTransfer-Encoding: chunked\r\n\r\n", 0.0
     while True:
         yield b"1000\r\n" + b"x" * 0x1000 + b"\r\n", 0.001
 
@@ -300,6 +305,19 @@ class TransportContract:
         assert result.http_status == 200
         assert result.response_excerpt == "x" * RESPONSE_EXCERPT_CHARS
 
+    def test_an_endless_redirect_is_read_only_in_part(self, transport, raw_servers) -> None:
+        # Not following a redirect must not mean reading all of its body either.
+        server = raw_servers(
+            lambda n, key: endless_body(b"HTTP/1.1 301 Moved\r\nLocation: http://127.0.0.1:1/")
+        )
+        started = time.monotonic()
+
+        result = transport(url=server.url, timeout=5.0).send(notification_build())
+
+        assert time.monotonic() - started < 2
+        assert result.http_status == 301
+        assert result.response_excerpt == "x" * RESPONSE_EXCERPT_CHARS
+
     def test_a_nul_byte_in_the_answer_becomes_a_replacement_character(
         self, transport, raw_servers
     ) -> None:
@@ -321,8 +339,24 @@ class TransportContract:
         result = transport(url=server.url).send(notification_build())
 
         assert result.http_status == 301
+        assert result.error == f"redirect to {elsewhere.url}"
         time.sleep(0.2)
         assert elsewhere.requests == []
+
+    def test_a_redirect_names_its_location_redacted_and_bounded(
+        self, transport, raw_servers
+    ) -> None:
+        location = b"https://ops:s3cret@hooks.example.com/" + b"a" * 5000
+        server = raw_servers(
+            lambda n, key: raw_response(b"HTTP/1.1 308 Permanent Redirect\r\nLocation: " + location)
+        )
+
+        result = transport(url=server.url).send(notification_build())
+
+        assert result.http_status == 308
+        assert result.error.startswith("redirect to https://***@hooks.example.com/aaa")
+        assert "s3cret" not in result.error
+        assert len(result.error) <= REDIRECT_NOTE_CHARS
 
     @pytest.mark.parametrize(
         ("status", "header", "retry_after"),
