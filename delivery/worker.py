@@ -132,6 +132,9 @@ class DeliveryWorker:
         self.start_margin = START_MARGIN_TIMEOUTS * config.timeout_seconds
         # Database errors in a row; `forever` waits longer after each.
         self.database_errors = 0
+        # Attempts made whose log could not be written with their rows' state (the
+        # settle was given up in an outage): written alone once the database answers.
+        self.unlogged: list[DeliveryAttempt] = []
 
     def run(self, *, forever: bool, max_seconds: float | None) -> DeliverySummary:
         started = time.monotonic()
@@ -146,6 +149,7 @@ class DeliveryWorker:
                 )
                 if may_claim and len(in_flight) < PIPELINE_DEPTH:
                     try:
+                        self._unlogged_write()
                         batch = self._claim_and_send()
                     except TRANSIENT_DATABASE_ERRORS as error:
                         if not forever:
@@ -177,6 +181,7 @@ class DeliveryWorker:
             self.abort.set()
             self.executor.shutdown(wait=True, cancel_futures=True)
             self.transport.close()
+            self._unlogged_write_last()
             self.summary.elapsed_seconds = time.monotonic() - started
         return self.summary
 
@@ -262,20 +267,26 @@ class DeliveryWorker:
         settlements = [
             self._settlement(notification, result, now=now) for notification, result in sent
         ]
+        attempts = [_attempt_row(result) for _, result in sent]
         while True:
             try:
                 written, released = self._settle_write(
-                    batch=batch, sent=sent, settlements=settlements, unsent=unsent
+                    batch=batch, attempts=attempts, settlements=settlements, unsent=unsent
                 )
             except TRANSIENT_DATABASE_ERRORS as error:
                 if not forever:
+                    self.unlogged += attempts
                     raise
                 self._database_wait(error, during="settle")
                 if self.stop.is_set() or time.monotonic() >= batch.lease_ends:
+                    # The rows' state can no longer be written (another worker may hold
+                    # them by now), but what was sent happened: its log waits for later.
+                    self.unlogged += attempts
                     log_action(
                         logger,
                         "delivery.settle_abandoned",
-                        "the database stayed unavailable; the rows are sent again after their lease",
+                        "the database stayed unavailable; the rows are sent again after their "
+                        "lease, their attempts are logged when it answers",
                         level=logging.WARNING,
                         rows=len(sent),
                     )
@@ -290,28 +301,42 @@ class DeliveryWorker:
         self,
         *,
         batch: _Batch,
-        sent: list[tuple[DailyNotification, SendResult]],
+        attempts: list[DeliveryAttempt],
         settlements: list[Settlement],
         unsent: list,
     ) -> tuple[set, int]:
         """One transaction: the attempts logged, the rows settled, the unsent released."""
         with transaction.atomic():
-            DeliveryAttempt.objects.bulk_create(
-                [
-                    DeliveryAttempt(
-                        notification_id=result.notification_id,
-                        started_at=result.started_at,
-                        duration_ms=result.duration_ms,
-                        http_status=result.http_status,
-                        error=result.error,
-                        response_excerpt=result.response_excerpt,
-                    )
-                    for _, result in sent
-                ]
-            )
+            DeliveryAttempt.objects.bulk_create(attempts)
             written = notifications_settle(lease=batch.claim.lease, settlements=settlements)
             released = notifications_release(lease=batch.claim.lease, ids=unsent) if unsent else 0
         return written, released
+
+    def _unlogged_write(self) -> None:
+        """Write the attempts whose settle was given up, in one transaction (raises if it fails)."""
+        if not self.unlogged:
+            return
+        with transaction.atomic():
+            DeliveryAttempt.objects.bulk_create(self.unlogged)
+        log_action(logger, "delivery.attempts_logged_late", rows=len(self.unlogged))
+        self.unlogged = []
+
+    def _unlogged_write_last(self) -> None:
+        """The run ends: one last try at the attempts still unlogged; a warning if it fails."""
+        # In a caller's transaction broken by the error that ends the run, nothing can be written.
+        if not self.unlogged or connection.needs_rollback:
+            return
+        try:
+            self._unlogged_write()
+        except TRANSIENT_DATABASE_ERRORS as error:
+            log_action(
+                logger,
+                "delivery.attempts_unlogged",
+                "the database stayed unavailable to the end of the run",
+                level=logging.WARNING,
+                rows=len(self.unlogged),
+                error=" ".join(str(error).split())[:LAST_ERROR_CHARS],
+            )
 
     def _summary_add(self, *, settlements: list[Settlement], written: set, released: int) -> None:
         """Count what a settle wrote; warn about rows whose lease another worker holds now."""
@@ -363,6 +388,18 @@ class DeliveryWorker:
             next_attempt_at=decision.next_attempt_at,
             last_error=_attempt_error(result),
         )
+
+
+def _attempt_row(result: SendResult) -> DeliveryAttempt:
+    """The attempt log's row for one attempt (unsaved)."""
+    return DeliveryAttempt(
+        notification_id=result.notification_id,
+        started_at=result.started_at,
+        duration_ms=result.duration_ms,
+        http_status=result.http_status,
+        error=result.error,
+        response_excerpt=result.response_excerpt,
+    )
 
 
 def _attempt_error(result: SendResult) -> str:
