@@ -23,24 +23,14 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from delivery.transport.payload import PAYLOAD_COLUMNS
 from outbox.models import DailyNotification
 
 TABLE = DailyNotification._meta.db_table
 PENDING = DailyNotification.Status.PENDING.value
 SENDING = DailyNotification.Status.SENDING.value
 # What sending needs of a claimed row; the rest (timestamps, profile) is not loaded.
-PAYLOAD_FIELDS = (
-    "id",
-    "date",
-    "category",
-    "title",
-    "body",
-    "generated_by",
-    "attempts",
-    "user__user_id",
-    "user__name",
-    "user__email",
-)
+CLAIM_COLUMNS = (*PAYLOAD_COLUMNS, "attempts")
 # Rows per settle statement: five parameters a row stays far below SQLite's limit.
 SETTLE_CHUNK = 1000
 
@@ -159,7 +149,7 @@ def notifications_claim(
         rows.extend(
             DailyNotification.objects.filter(id__in=chunk)
             .select_related("user")
-            .only(*PAYLOAD_FIELDS)
+            .only(*CLAIM_COLUMNS)
         )
     return Claim(lease=lease, notifications=rows)
 

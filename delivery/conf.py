@@ -6,61 +6,45 @@ and lets one process pick up a changed setting between runs.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
-WHSEC_PREFIX = "whsec_"
+from delivery.redact import url_redact
+from delivery.transport.signing import SigningSecretError, signing_key
+
 # An attempt may start up to 2 timeouts before its lease ends (it then ends a timeout
 # before the lease does, which leaves the settle a timeout): a shorter lease leaves
 # no room to send at all.
 LEASE_TIMEOUTS = 3
 
 
-class DeliveryConfigError(Exception):
+class DeliverySettingsError(Exception):
     """A delivery setting that cannot work (e.g. a URL that is not http or https)."""
 
 
-def signing_key(secret: str) -> bytes:
-    """The HMAC key of a secret: base64-decoded after a ``whsec_`` prefix (as the spec), else raw bytes.
-
-    Raises DeliveryConfigError when a ``whsec_`` secret is not valid base64 or is empty.
-    """
-    if not secret.startswith(WHSEC_PREFIX):
-        return secret.encode()
-    try:
-        key = base64.b64decode(secret.removeprefix(WHSEC_PREFIX), validate=True)
-    except binascii.Error:
-        key = b""
-    if not key:
-        raise DeliveryConfigError(
-            "NOTIFICATIONS_SIGNING_SECRET starts with whsec_ but what follows is not "
-            "a non-empty base64 key"
-        )
-    return key
-
-
 def url_validate(url: str) -> None:
-    """Raise DeliveryConfigError unless ``url`` is an http(s) URL with a host and a valid port."""
+    """Raise DeliverySettingsError unless ``url`` is an http(s) URL with a host and a valid port.
+
+    The message names the URL without its userinfo (it may hold a password).
+    """
     try:
         parts = urlsplit(url)
         # .port raises ValueError for a port that is not a number or above 65535.
         parts.port  # noqa: B018
     except ValueError as error:
-        raise DeliveryConfigError(
-            f"NOTIFICATIONS_URL {url!r} is not a valid URL: {error}"
+        raise DeliverySettingsError(
+            f"NOTIFICATIONS_URL {url_redact(url)!r} is not a valid URL: {error}"
         ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise DeliveryConfigError(
-            f"NOTIFICATIONS_URL must be an http:// or https:// URL, got {url!r}"
+        raise DeliverySettingsError(
+            f"NOTIFICATIONS_URL must be an http:// or https:// URL, got {url_redact(url)!r}"
         )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class DeliveryConfig:
+class DeliverySettings:
     """What the worker, the transport and the retry policy need to know."""
 
     url: str
@@ -72,19 +56,25 @@ class DeliveryConfig:
     timeout_seconds: float
 
     @classmethod
-    def from_settings(cls) -> DeliveryConfig:
+    def from_settings(cls) -> DeliverySettings:
         """The current ``NOTIFICATIONS_*`` settings.
 
-        Raises DeliveryConfigError on an unusable URL, a ``whsec_`` secret that is not
+        Raises DeliverySettingsError on an unusable URL, a ``whsec_`` secret that is not
         base64, or a lease too short for the timeout.
         """
         url = settings.NOTIFICATIONS_URL
         url_validate(url)
-        signing_key(settings.NOTIFICATIONS_SIGNING_SECRET)
+        try:
+            signing_key(settings.NOTIFICATIONS_SIGNING_SECRET)
+        except SigningSecretError:
+            raise DeliverySettingsError(
+                "NOTIFICATIONS_SIGNING_SECRET starts with whsec_ but what follows is not "
+                "a non-empty base64 key"
+            ) from None
         lease = settings.NOTIFICATIONS_LEASE_SECONDS
         timeout = settings.NOTIFICATIONS_TIMEOUT_SECONDS
         if lease < LEASE_TIMEOUTS * timeout:
-            raise DeliveryConfigError(
+            raise DeliverySettingsError(
                 f"NOTIFICATIONS_LEASE_SECONDS ({lease:g}) must be at least {LEASE_TIMEOUTS} "
                 f"times NOTIFICATIONS_TIMEOUT_SECONDS ({timeout:g})"
             )

@@ -2,6 +2,11 @@
 
 Side-effect free and deterministic given its random source, so a table of cases
 tests it completely. The worker applies the decision; this module only decides.
+
+``Retry-After`` may lengthen a delay, never shorten it: the delay is the longer of
+the policy's backoff for that attempt and what the endpoint asked (capped like the
+backoff). An endpoint answering ``Retry-After: 0`` would otherwise get a row's whole
+retry budget in a second.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
-from delivery.conf import DeliveryConfig
+from delivery.conf import DeliverySettings
 
 # 408 Request Timeout, 425 Too Early, 429 Too Many Requests: the receiver asks us to
 # come back; every 5xx is the receiver's own trouble. Any other status is final.
@@ -98,19 +103,18 @@ class RetryPolicy:
             return Decision(outcome=Outcome.DELIVERED)
         if not status_is_retryable(http_status) or attempts >= self.max_attempts:
             return Decision(outcome=Outcome.FAILED)
+        delay = self.backoff_delay(attempts=attempts)
         asked = retry_after_seconds(retry_after, now=now)
         if asked is not None:
-            # The receiver named its time: no jitter, but never later than our own cap.
-            delay = min(asked, self.backoff_max_seconds)
-        else:
-            delay = self.backoff_delay(attempts=attempts)
+            # The receiver may ask for longer (no jitter, never past our own cap), not shorter.
+            delay = max(delay, min(asked, self.backoff_max_seconds))
         return Decision(
             outcome=Outcome.RETRY, next_attempt_at=now + datetime.timedelta(seconds=delay)
         )
 
     @classmethod
-    def from_config(cls, config: DeliveryConfig) -> RetryPolicy:
-        """The policy for a ``DeliveryConfig``."""
+    def from_config(cls, config: DeliverySettings) -> RetryPolicy:
+        """The policy for a ``DeliverySettings``."""
         return cls(
             max_attempts=config.max_attempts,
             backoff_seconds=config.backoff_seconds,

@@ -31,6 +31,7 @@ from django.db import (
 )
 from django.utils import timezone
 
+from core.logs import log_action
 from core.progress import ProgressCallback
 from delivery.claims import (
     Claim,
@@ -40,10 +41,10 @@ from delivery.claims import (
     notifications_release,
     notifications_settle,
 )
-from delivery.conf import DeliveryConfig
+from delivery.conf import DeliverySettings
 from delivery.models import DeliveryAttempt
 from delivery.retry import Outcome, RetryPolicy
-from delivery.transport import HttpTransport, SendResult, Transport
+from delivery.transport import RequestsTransport, SendResult, Transport
 from outbox.models import DailyNotification
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class DeliverySummary:
 
 
 @dataclass(kw_only=True)
-class Batch:
+class _Batch:
     """A claimed batch on its way: its claim and the futures of rows not settled yet.
 
     Each future yields the attempt's result, or None when the row was not sent.
@@ -108,7 +109,7 @@ class DeliveryWorker:
     def __init__(
         self,
         *,
-        config: DeliveryConfig,
+        config: DeliverySettings,
         transport: Transport,
         policy: RetryPolicy,
         concurrency: int,
@@ -131,13 +132,16 @@ class DeliveryWorker:
         self.start_margin = START_MARGIN_TIMEOUTS * config.timeout_seconds
         # Database errors in a row; `forever` waits longer after each.
         self.database_errors = 0
+        # Attempts made whose log could not be written with their rows' state (the
+        # settle was given up in an outage): written alone once the database answers.
+        self.unlogged: list[DeliveryAttempt] = []
 
     def run(self, *, forever: bool, max_seconds: float | None) -> DeliverySummary:
         started = time.monotonic()
         deadline = started + max_seconds if max_seconds else None
         total = None if forever else notifications_due_count()
         self.on_progress(0, total)
-        in_flight: deque[Batch] = deque()
+        in_flight: deque[_Batch] = deque()
         try:
             while True:
                 may_claim = not self.stop.is_set() and (
@@ -145,18 +149,19 @@ class DeliveryWorker:
                 )
                 if may_claim and len(in_flight) < PIPELINE_DEPTH:
                     try:
-                        batch = self.claim_and_send()
+                        self._unlogged_write()
+                        batch = self._claim_and_send()
                     except TRANSIENT_DATABASE_ERRORS as error:
                         if not forever:
                             raise
-                        self.database_wait(error, during="claim")
+                        self._database_wait(error, during="claim")
                         continue
                     self.database_errors = 0
                     if batch is not None:
                         in_flight.append(batch)
                         continue
                 if in_flight:
-                    self.settle_finished(in_flight, forever=forever)
+                    self._settle_finished(in_flight, forever=forever)
                     while in_flight and not in_flight[0].pending:
                         in_flight.popleft()
                     self.on_progress(self.summary.settled, total)
@@ -176,10 +181,11 @@ class DeliveryWorker:
             self.abort.set()
             self.executor.shutdown(wait=True, cancel_futures=True)
             self.transport.close()
+            self._unlogged_write_last()
             self.summary.elapsed_seconds = time.monotonic() - started
         return self.summary
 
-    def database_wait(self, error: Exception, *, during: str) -> None:
+    def _database_wait(self, error: Exception, *, during: str) -> None:
         """Log a transient database error, drop the connection and wait (longer each time in a row).
 
         The next query opens a fresh connection: a restarted server or a terminated
@@ -191,18 +197,19 @@ class DeliveryWorker:
             DATABASE_RETRY_SECONDS * 2.0 ** min(self.database_errors - 1, 16),
             DATABASE_RETRY_MAX_SECONDS,
         )
-        logger.warning(
-            "action=delivery.database_error during=%s retry_in=%.1fs error=%s",
-            during,
-            delay,
-            " ".join(str(error).split())[:LAST_ERROR_CHARS],
-            extra={"action": "delivery.database_error"},
+        log_action(
+            logger,
+            "delivery.database_error",
+            level=logging.WARNING,
+            during=during,
+            retry_in=f"{delay:.1f}s",
+            error=" ".join(str(error).split())[:LAST_ERROR_CHARS],
         )
         if not connection.in_atomic_block:
             connection.close()
         self.stop.wait(delay)
 
-    def claim_and_send(self) -> Batch | None:
+    def _claim_and_send(self) -> _Batch | None:
         """Claim a batch and queue its sends; None when nothing is due."""
         claimed_at = time.monotonic()
         claim = notifications_claim(
@@ -213,18 +220,18 @@ class DeliveryWorker:
         lease_ends = claimed_at + self.config.lease_seconds
         send_by = lease_ends - self.start_margin
         pending = {
-            self.executor.submit(self.attempt, notification, send_by): notification
+            self.executor.submit(self._attempt, notification, send_by): notification
             for notification in claim.notifications
         }
-        return Batch(claim=claim, pending=pending, lease_ends=lease_ends)
+        return _Batch(claim=claim, pending=pending, lease_ends=lease_ends)
 
-    def attempt(self, notification: DailyNotification, send_by: float) -> SendResult | None:
+    def _attempt(self, notification: DailyNotification, send_by: float) -> SendResult | None:
         """Runs on a sending thread: one POST, unless stopping or too close to the lease's end."""
         if self.stop.is_set() or self.abort.is_set() or time.monotonic() > send_by:
             return None
         return self.transport.send(notification)
 
-    def settle_finished(self, in_flight: deque[Batch], *, forever: bool) -> None:
+    def _settle_finished(self, in_flight: deque[_Batch], *, forever: bool) -> None:
         """Wait briefly for the oldest batch, then settle what has finished.
 
         A batch that completes within ``SETTLE_INTERVAL_SECONDS`` is settled whole (one
@@ -238,9 +245,9 @@ class DeliveryWorker:
                 continue
             finished = [future for future in batch.pending if future.done()]
             if finished:
-                self.settle(batch, finished, forever=forever)
+                self._settle(batch, finished, forever=forever)
 
-    def settle(self, batch: Batch, finished: list[Future], *, forever: bool) -> None:
+    def _settle(self, batch: _Batch, finished: list[Future], *, forever: bool) -> None:
         """Log the finished attempts of a batch and write their rows' state, in bulk.
 
         With ``forever``, a transient database error does not lose the results: the
@@ -258,64 +265,80 @@ class DeliveryWorker:
         # Backoff counts from now, when these answers are in.
         now = timezone.now()
         settlements = [
-            self.settlement(notification, result, now=now) for notification, result in sent
+            self._settlement(notification, result, now=now) for notification, result in sent
         ]
+        attempts = [_attempt_row(result) for _, result in sent]
         while True:
             try:
-                written, released = self.settle_write(
-                    batch=batch, sent=sent, settlements=settlements, unsent=unsent
+                written, released = self._settle_write(
+                    batch=batch, attempts=attempts, settlements=settlements, unsent=unsent
                 )
             except TRANSIENT_DATABASE_ERRORS as error:
                 if not forever:
+                    self.unlogged += attempts
                     raise
-                self.database_wait(error, during="settle")
+                self._database_wait(error, during="settle")
                 if self.stop.is_set() or time.monotonic() >= batch.lease_ends:
-                    logger.warning(
-                        "action=delivery.settle_abandoned rows=%d: the database stayed "
-                        "unavailable; the rows are sent again after their lease",
-                        len(sent),
-                        extra={"action": "delivery.settle_abandoned"},
+                    # The rows' state can no longer be written (another worker may hold
+                    # them by now), but what was sent happened: its log waits for later.
+                    self.unlogged += attempts
+                    log_action(
+                        logger,
+                        "delivery.settle_abandoned",
+                        "the database stayed unavailable; the rows are sent again after their "
+                        "lease, their attempts are logged when it answers",
+                        level=logging.WARNING,
+                        rows=len(sent),
                     )
                     return
                 continue
             self.database_errors = 0
             break
-        self.summary_add(settlements=settlements, written=written, released=released)
-        logger.debug(
-            "action=delivery.batch sent=%d released=%d",
-            len(sent),
-            released,
-            extra={"action": "delivery.batch"},
-        )
+        self._summary_add(settlements=settlements, written=written, released=released)
+        log_action(logger, "delivery.batch", level=logging.DEBUG, sent=len(sent), released=released)
 
-    def settle_write(
+    def _settle_write(
         self,
         *,
-        batch: Batch,
-        sent: list[tuple[DailyNotification, SendResult]],
+        batch: _Batch,
+        attempts: list[DeliveryAttempt],
         settlements: list[Settlement],
         unsent: list,
     ) -> tuple[set, int]:
         """One transaction: the attempts logged, the rows settled, the unsent released."""
         with transaction.atomic():
-            DeliveryAttempt.objects.bulk_create(
-                [
-                    DeliveryAttempt(
-                        notification_id=result.notification_id,
-                        started_at=result.started_at,
-                        duration_ms=result.duration_ms,
-                        http_status=result.http_status,
-                        error=result.error,
-                        response_excerpt=result.response_excerpt,
-                    )
-                    for _, result in sent
-                ]
-            )
+            DeliveryAttempt.objects.bulk_create(attempts)
             written = notifications_settle(lease=batch.claim.lease, settlements=settlements)
             released = notifications_release(lease=batch.claim.lease, ids=unsent) if unsent else 0
         return written, released
 
-    def summary_add(self, *, settlements: list[Settlement], written: set, released: int) -> None:
+    def _unlogged_write(self) -> None:
+        """Write the attempts whose settle was given up, in one transaction (raises if it fails)."""
+        if not self.unlogged:
+            return
+        with transaction.atomic():
+            DeliveryAttempt.objects.bulk_create(self.unlogged)
+        log_action(logger, "delivery.attempts_logged_late", rows=len(self.unlogged))
+        self.unlogged = []
+
+    def _unlogged_write_last(self) -> None:
+        """The run ends: one last try at the attempts still unlogged; a warning if it fails."""
+        # In a caller's transaction broken by the error that ends the run, nothing can be written.
+        if not self.unlogged or connection.needs_rollback:
+            return
+        try:
+            self._unlogged_write()
+        except TRANSIENT_DATABASE_ERRORS as error:
+            log_action(
+                logger,
+                "delivery.attempts_unlogged",
+                "the database stayed unavailable to the end of the run",
+                level=logging.WARNING,
+                rows=len(self.unlogged),
+                error=" ".join(str(error).split())[:LAST_ERROR_CHARS],
+            )
+
+    def _summary_add(self, *, settlements: list[Settlement], written: set, released: int) -> None:
         """Count what a settle wrote; warn about rows whose lease another worker holds now."""
         for settlement in settlements:
             if settlement.notification_id not in written:
@@ -329,14 +352,16 @@ class DeliveryWorker:
         self.summary.released += released
         lost = len(settlements) - len(written)
         if lost:
-            logger.warning(
-                "action=delivery.lease_lost rows=%d: their lease ran out and another worker "
-                "holds them now; the attempts are logged, the rows keep the newer state",
-                lost,
-                extra={"action": "delivery.lease_lost"},
+            log_action(
+                logger,
+                "delivery.lease_lost",
+                "their lease ran out and another worker holds them now; "
+                "the attempts are logged, the rows keep the newer state",
+                level=logging.WARNING,
+                rows=lost,
             )
 
-    def settlement(
+    def _settlement(
         self, notification: DailyNotification, result: SendResult, *, now: datetime.datetime
     ) -> Settlement:
         """The row's new state after this attempt, as the retry policy decides it."""
@@ -361,16 +386,29 @@ class DeliveryWorker:
                 else DailyNotification.Status.FAILED
             ),
             next_attempt_at=decision.next_attempt_at,
-            last_error=attempt_error(result),
+            last_error=_attempt_error(result),
         )
 
 
-def attempt_error(result: SendResult) -> str:
+def _attempt_row(result: SendResult) -> DeliveryAttempt:
+    """The attempt log's row for one attempt (unsaved)."""
+    return DeliveryAttempt(
+        notification_id=result.notification_id,
+        started_at=result.started_at,
+        duration_ms=result.duration_ms,
+        http_status=result.http_status,
+        error=result.error,
+        response_excerpt=result.response_excerpt,
+    )
+
+
+def _attempt_error(result: SendResult) -> str:
     """A one-line reason an attempt did not deliver, for the row's ``last_error``."""
     if result.http_status is None:
         return result.error[:LAST_ERROR_CHARS]
-    excerpt = " ".join(result.response_excerpt.split())
-    return f"HTTP {result.http_status}: {excerpt}"[:LAST_ERROR_CHARS]
+    # A redirect says where it points; any other answer, what its body began with.
+    detail = result.error or " ".join(result.response_excerpt.split())
+    return f"HTTP {result.http_status}: {detail}"[:LAST_ERROR_CHARS]
 
 
 def notifications_deliver(
@@ -389,12 +427,12 @@ def notifications_deliver(
     ``max_seconds`` stops claiming new batches after that long. When ``stop`` is
     set, no new batch is claimed, attempts already under way finish and are
     recorded, and queued rows not yet sent go back to ``pending``.
-    Raises ``DeliveryConfigError`` when the settings cannot work.
+    Raises ``DeliverySettingsError`` when the settings cannot work.
     """
-    config = DeliveryConfig.from_settings()
+    config = DeliverySettings.from_settings()
     worker = DeliveryWorker(
         config=config,
-        transport=transport or HttpTransport(config=config),
+        transport=transport or RequestsTransport(config=config),
         policy=RetryPolicy.from_config(config),
         concurrency=concurrency,
         batch_size=batch_size,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import datetime
 import hashlib
 import hmac
@@ -34,10 +33,16 @@ from urllib.parse import parse_qs
 
 import uvicorn
 
+from delivery.transport.payload import PAYLOAD_FIELDS
+from delivery.transport.payload import USER_FIELDS as PAYLOAD_USER_FIELDS
+from delivery.transport.signing import signing_key
+from outbox.models import DailyNotification
+
 PATH = "/notifications"
-CATEGORIES = frozenset({"reminder", "insight", "tip"})
-BODY_FIELDS = frozenset({"id", "date", "category", "title", "message", "generated_by", "user"})
-USER_FIELDS = frozenset({"id", "name", "email"})
+CATEGORIES = frozenset(DailyNotification.Category.values)
+# The same field lists the sender builds its body from.
+BODY_FIELDS = frozenset(PAYLOAD_FIELDS)
+USER_FIELDS = frozenset(PAYLOAD_USER_FIELDS)
 # Standard Webhooks: reject timestamps further than this from the receiver's clock.
 TIMESTAMP_TOLERANCE_SECONDS = 300
 RETRY_AFTER_STATUSES = frozenset({429, 503})
@@ -102,19 +107,6 @@ def body_validate(body: bytes, *, idempotency_key: str | None) -> dict[str, Any]
     return data
 
 
-def secret_key(secret: str) -> bytes:
-    """The HMAC key of a secret (base64 after ``whsec_``, else raw); ValueError if unusable."""
-    if not secret.startswith("whsec_"):
-        return secret.encode()
-    try:
-        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    except binascii.Error:
-        key = b""
-    if not key:
-        raise ValueError("a whsec_ secret must be followed by a non-empty base64 key")
-    return key
-
-
 def signature_verify(*, secret: str, headers: dict[str, str], body: bytes, now: float) -> None:
     """Raise InvalidRequest(401) unless the Standard Webhooks headers sign ``body`` with ``secret``."""
     message_id = headers.get("webhook-id")
@@ -124,7 +116,7 @@ def signature_verify(*, secret: str, headers: dict[str, str], body: bytes, now: 
         raise InvalidRequest(401, "missing webhook-id, webhook-timestamp or webhook-signature")
     if not timestamp.isdigit() or abs(now - int(timestamp)) > TIMESTAMP_TOLERANCE_SECONDS:
         raise InvalidRequest(401, "webhook-timestamp is not a recent unix time")
-    key = secret_key(secret)
+    key = signing_key(secret)
     expected = base64.b64encode(
         hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     ).decode()
@@ -174,7 +166,7 @@ class MockEndpointApp:
     ) -> None:
         self.faults = faults or Faults()
         # Checked once here: a bad secret would otherwise fail every request with a 500.
-        secret_key(secret)
+        signing_key(secret)
         self.secret = secret
         self.recorder = Recorder()
         self.random = random.Random(seed)

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.progress import ProgressCallback
-from delivery.conf import DeliveryConfigError
+from delivery.conf import DeliverySettingsError
 from delivery.worker import DeliverySummary, notifications_deliver
 from outbox.generation import GenerationSummary, notifications_generate
 from outbox.generators import NotificationGenerator, UnknownGenerator, generator_for
@@ -133,6 +133,6 @@ def delivery_run(
             stop=stop,
             on_progress=on_progress,
         )
-    except DeliveryConfigError as error:
+    except DeliverySettingsError as error:
         raise StageConfigError(str(error)) from None
     return DeliverResult(summary=summary)

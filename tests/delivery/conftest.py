@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from delivery.worker import DeliverySummary, notifications_deliver
 from devtools.mock_endpoint import MockEndpointThread
+from tests.delivery.rawserver import Answer, RawServer
 
 
 @pytest.fixture
@@ -21,6 +22,20 @@ def delivery_settings(settings, endpoint: MockEndpointThread):
     settings.NOTIFICATIONS_LEASE_SECONDS = 60.0
     settings.NOTIFICATIONS_TIMEOUT_SECONDS = 5.0
     return settings
+
+
+@pytest.fixture
+def raw_servers() -> Iterator[Callable[[Answer], RawServer]]:
+    """Start RawServers with given answers; all are closed after the test."""
+    servers: list[RawServer] = []
+
+    def start(answer: Answer) -> RawServer:
+        servers.append(RawServer(answer))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
 
 
 @pytest.fixture

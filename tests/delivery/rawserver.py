@@ -9,11 +9,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 # One piece of an answer: the bytes and the pause before sending them.
 Piece = tuple[bytes, float]
-Answer = Callable[[int, str], list[Piece]]
+Answer = Callable[[int, str], Iterable[Piece]]
 
 OK = [(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", 0.0)]
 
@@ -34,12 +35,25 @@ def trickled(pieces: list[Piece], *, every: float) -> list[Piece]:
     return [(bytes([byte]), every) for byte in data]
 
 
+@dataclass(frozen=True)
+class RawRequest:
+    """One request as it came off the wire: request line, headers (names lower case), body."""
+
+    line: str
+    headers: dict[str, str]
+    body: bytes
+
+
 class RawServer:
-    """Serves on 127.0.0.1 and a free port; ``answer(n, key)`` picks the n-th request's answer."""
+    """Serves on 127.0.0.1 and a free port; ``answer(n, key)`` picks the n-th request's answer.
+
+    The answer may be any iterable of pieces, an endless generator too.
+    """
 
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
         self.keys: list[str] = []
+        self.requests: list[RawRequest] = []
         self.answered: dict[str, float] = {}
         self.lock = threading.Lock()
         self.closing = threading.Event()
@@ -71,16 +85,21 @@ class RawServer:
                     return
                 data += chunk
             head, body = data.split(b"\r\n\r\n", 1)
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
             headers = {}
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
+            for line in header_lines:
+                name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
-            length = int(headers.get(b"content-length", b"0"))
+            length = int(headers.get("content-length", "0"))
             while len(body) < length:
-                body += conn.recv(65536)
-            key = headers.get(b"idempotency-key", b"").decode()
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                body += chunk
+            key = headers.get("idempotency-key", "")
             with self.lock:
                 self.keys.append(key)
+                self.requests.append(RawRequest(line=request_line, headers=headers, body=body))
                 index = len(self.keys)
             for piece, delay in self.answer(index, key):
                 if self.closing.wait(delay):

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from delivery.conf import DeliveryConfig, DeliveryConfigError
+from delivery.conf import DeliverySettings, DeliverySettingsError
 from outbox.models import DailyNotification
 from tests.factories import notification_create
 
@@ -19,8 +19,8 @@ from tests.factories import notification_create
 def test_a_whsec_secret_that_is_not_base64_is_refused(delivery_settings, secret):
     delivery_settings.NOTIFICATIONS_SIGNING_SECRET = secret
 
-    with pytest.raises(DeliveryConfigError, match="NOTIFICATIONS_SIGNING_SECRET"):
-        DeliveryConfig.from_settings()
+    with pytest.raises(DeliverySettingsError, match="NOTIFICATIONS_SIGNING_SECRET"):
+        DeliverySettings.from_settings()
 
 
 @pytest.mark.parametrize(
@@ -29,7 +29,7 @@ def test_a_whsec_secret_that_is_not_base64_is_refused(delivery_settings, secret)
 def test_usable_secrets_are_accepted(delivery_settings, secret):
     delivery_settings.NOTIFICATIONS_SIGNING_SECRET = secret
 
-    assert DeliveryConfig.from_settings().signing_secret == secret
+    assert DeliverySettings.from_settings().signing_secret == secret
 
 
 @pytest.mark.parametrize(
@@ -48,8 +48,8 @@ def test_usable_secrets_are_accepted(delivery_settings, secret):
 def test_an_unusable_url_is_refused(delivery_settings, url):
     delivery_settings.NOTIFICATIONS_URL = url
 
-    with pytest.raises(DeliveryConfigError, match="NOTIFICATIONS_URL"):
-        DeliveryConfig.from_settings()
+    with pytest.raises(DeliverySettingsError, match="NOTIFICATIONS_URL"):
+        DeliverySettings.from_settings()
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def test_an_unusable_url_is_refused(delivery_settings, url):
 def test_usable_urls_are_accepted(delivery_settings, url):
     delivery_settings.NOTIFICATIONS_URL = url
 
-    assert DeliveryConfig.from_settings().url == url
+    assert DeliverySettings.from_settings().url == url
 
 
 @pytest.mark.parametrize(("lease", "timeout"), [(4.0, 2.0), (1.0, 5.0), (29.9, 10.0)])
@@ -66,8 +66,8 @@ def test_a_lease_shorter_than_three_timeouts_is_refused(delivery_settings, lease
     delivery_settings.NOTIFICATIONS_LEASE_SECONDS = lease
     delivery_settings.NOTIFICATIONS_TIMEOUT_SECONDS = timeout
 
-    with pytest.raises(DeliveryConfigError) as raised:
-        DeliveryConfig.from_settings()
+    with pytest.raises(DeliverySettingsError) as raised:
+        DeliverySettings.from_settings()
 
     message = str(raised.value)
     assert f"NOTIFICATIONS_LEASE_SECONDS ({lease:g})" in message
@@ -79,7 +79,7 @@ def test_a_lease_of_exactly_three_timeouts_is_accepted(delivery_settings):
     delivery_settings.NOTIFICATIONS_LEASE_SECONDS = 30.0
     delivery_settings.NOTIFICATIONS_TIMEOUT_SECONDS = 10.0
 
-    assert DeliveryConfig.from_settings().lease_seconds == 30.0
+    assert DeliverySettings.from_settings().lease_seconds == 30.0
 
 
 @pytest.mark.django_db
@@ -105,3 +105,38 @@ def test_the_command_says_so_in_one_line_and_claims_nothing(
     notification.refresh_from_db()
     assert notification.status == DailyNotification.Status.PENDING
     assert endpoint.app.recorder.received == []
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("ftp://user:s3cret@localhost/n", "ftp://***@localhost/n"),
+        ("http://user:s3cret@[::1/n", "http://***@[::1/n"),
+        ("http://user:s3cret@localhost:99999/n", "http://***@localhost:99999/n"),
+        ("http://user:s3cret@localhost:port/n", "http://***@localhost:port/n"),
+        ("user:s3cret@localhost:5001/n", "***@localhost:5001/n"),
+        ("http://s3cret@/n", "http://***@/n"),
+    ],
+)
+def test_an_unusable_url_is_named_without_its_credentials(delivery_settings, url, shown):
+    delivery_settings.NOTIFICATIONS_URL = url
+
+    with pytest.raises(DeliverySettingsError) as raised:
+        DeliverySettings.from_settings()
+
+    message = str(raised.value)
+    assert "s3cret" not in message
+    assert "user" not in message
+    assert shown in message
+
+
+@pytest.mark.django_db
+def test_the_command_line_names_the_url_without_its_password(delivery_settings):
+    delivery_settings.NOTIFICATIONS_URL = "ftp://ops:hunter2@hooks.example.com/n"
+
+    with pytest.raises(CommandError) as raised:
+        call_command("runpipeline", "deliver")
+
+    assert str(raised.value) == (
+        "NOTIFICATIONS_URL must be an http:// or https:// URL, got 'ftp://***@hooks.example.com/n'"
+    )

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 
 from delivery.models import DeliveryAttempt
 from delivery.worker import notifications_deliver
 from outbox.models import DailyNotification
-from tests.delivery.rawserver import OK, RawServer, raw_response, trickled
+from tests.delivery.rawserver import OK, Answer, RawServer, raw_response, trickled
 from tests.factories import notification_create, users_create
 
 pytestmark = pytest.mark.django_db
@@ -21,19 +21,15 @@ Status = DailyNotification.Status
 
 
 @pytest.fixture
-def raw_server(delivery_settings) -> Iterator:
+def raw_server(delivery_settings, raw_servers) -> Callable[[Answer], RawServer]:
     """Start a RawServer with a given answer and aim the settings at it."""
-    servers: list[RawServer] = []
 
-    def start(answer) -> RawServer:
-        server = RawServer(answer)
-        servers.append(server)
+    def start(answer: Answer) -> RawServer:
+        server = raw_servers(answer)
         delivery_settings.NOTIFICATIONS_URL = server.url
         return server
 
-    yield start
-    for server in servers:
-        server.close()
+    return start
 
 
 def notifications_create(count: int) -> list[DailyNotification]:
@@ -112,3 +108,44 @@ def test_a_fast_row_is_settled_before_a_slow_row_of_its_batch_ends(raw_server, s
         assert row.status == Status.DELIVERED
         # The row was settled (updated_at) while the slow attempt was still waiting.
         assert row.updated_at < slow_answered - datetime.timedelta(seconds=0.5)
+
+
+def test_a_redirect_fails_with_its_location_in_last_error(raw_server):
+    raw_server(
+        lambda n, key: raw_response(
+            b"HTTP/1.1 301 Moved Permanently\r\nLocation: https://hooks.example.com/new",
+            b"<html>moved</html>",
+        )
+    )
+    notification = notification_create()
+
+    notifications_deliver(concurrency=2, batch_size=5)
+
+    notification.refresh_from_db()
+    assert notification.status == Status.FAILED
+    assert notification.last_error == "HTTP 301: redirect to https://hooks.example.com/new"
+    attempt = DeliveryAttempt.objects.get()
+    assert (attempt.http_status, attempt.error) == (
+        301,
+        "redirect to https://hooks.example.com/new",
+    )
+    assert attempt.response_excerpt == "<html>moved</html>"
+
+
+def test_a_long_redirect_location_is_bounded_and_redacted(raw_server):
+    raw_server(
+        lambda n, key: raw_response(
+            b"HTTP/1.1 302 Found\r\nLocation: https://ops:s3cret@hooks.example.com/" + b"a" * 5000
+        )
+    )
+    notification = notification_create()
+
+    notifications_deliver(concurrency=2, batch_size=5)
+
+    notification.refresh_from_db()
+    assert notification.last_error.startswith(
+        "HTTP 302: redirect to https://***@hooks.example.com/a"
+    )
+    assert len(notification.last_error) <= 300
+    assert "s3cret" not in notification.last_error
+    assert "s3cret" not in DeliveryAttempt.objects.get().error

@@ -46,7 +46,14 @@ def policy(*, jitter: float = 0.0, max_attempts: int = 8) -> RetryPolicy:
         (1, 429, "120", Outcome.RETRY, 120),  # Retry-After in seconds
         (1, 503, "5000", Outcome.RETRY, 600),  # Retry-After bounded by the cap
         (1, 429, "Sun, 22 Nov 2026 12:03:00 GMT", Outcome.RETRY, 180),  # an HTTP-date
-        (1, 429, "Sun, 22 Nov 2026 11:00:00 GMT", Outcome.RETRY, 0),  # a date already past
+        # Retry-After lengthens a delay, never shortens it below the backoff.
+        (1, 429, "Sun, 22 Nov 2026 11:00:00 GMT", Outcome.RETRY, 30),  # a date already past
+        (1, 503, "0", Outcome.RETRY, 30),
+        (3, 503, "0", Outcome.RETRY, 120),
+        (1, 503, "10", Outcome.RETRY, 30),
+        (2, 429, "59", Outcome.RETRY, 60),
+        (2, 429, "61", Outcome.RETRY, 61),
+        (1, 429, "Sun, 22 Nov 2026 12:00:10 GMT", Outcome.RETRY, 30),
         (1, 429, "soon", Outcome.RETRY, 30),  # unreadable: our own backoff
         (1, 503, "\xb2", Outcome.RETRY, 30),  # "²": a digit to str.isdigit(), not to float()
         (1, 503, "\xb3", Outcome.RETRY, 30),  # "³"
@@ -81,6 +88,14 @@ def test_jitter_never_exceeds_the_cap():
 
 def test_a_huge_attempt_count_does_not_overflow():
     assert policy().backoff_delay(attempts=10_000) == 600.0
+
+
+@pytest.mark.parametrize(("retry_after", "delay"), [("0", 24.0), ("20", 24.0), ("25", 25.0)])
+def test_retry_after_shorter_than_the_jittered_backoff_keeps_the_backoff(retry_after, delay):
+    decision = policy(jitter=1.0).decide(
+        attempts=1, http_status=503, retry_after=retry_after, now=NOW
+    )
+    assert decision.next_attempt_at == NOW + datetime.timedelta(seconds=delay)
 
 
 def test_retry_after_date_without_zone_is_gmt():

@@ -19,6 +19,7 @@ from delivery.models import DeliveryAttempt
 from delivery.worker import DeliverySummary, notifications_deliver
 from outbox.models import DailyNotification
 from tests.conftest import on_postgresql
+from tests.delivery.tcpproxy import TcpProxy
 from tests.factories import notification_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,9 +36,14 @@ def wait_until(condition, *, timeout: float = 15.0) -> None:
 
 
 class WorkerThread:
-    """``notifications_deliver(forever=True)`` on a thread; ``finish()`` stops it and re-raises."""
+    """``notifications_deliver(forever=True)`` on a thread; ``finish()`` stops it and re-raises.
 
-    def __init__(self) -> None:
+    With ``database_port``, the thread's connection goes to the database through that
+    local port (a ``TcpProxy``) while every other connection goes direct.
+    """
+
+    def __init__(self, *, database_port: int | None = None) -> None:
+        self.database_port = database_port
         self.stop = threading.Event()
         self.summary: DeliverySummary | None = None
         self.error: BaseException | None = None
@@ -46,6 +52,13 @@ class WorkerThread:
 
     def run(self) -> None:
         try:
+            if self.database_port is not None:
+                # This thread's connection only: the dictionary is replaced, not changed.
+                connection.settings_dict = {
+                    **connection.settings_dict,
+                    "HOST": "127.0.0.1",
+                    "PORT": str(self.database_port),
+                }
             if on_postgresql():
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_backend_pid()")
@@ -91,8 +104,8 @@ def persistent_connections(monkeypatch) -> None:
 def worker(delivery_settings, persistent_connections) -> Iterator[WorkerThread]:
     threads: list[WorkerThread] = []
 
-    def start() -> WorkerThread:
-        threads.append(WorkerThread().start())
+    def start(**options) -> WorkerThread:
+        threads.append(WorkerThread(**options).start())
         return threads[-1]
 
     yield start
@@ -174,6 +187,69 @@ def test_results_survive_a_database_error_at_settle(worker, endpoint):
     assert notification.attempts == 1
     assert DeliveryAttempt.objects.filter(notification=notification).count() == 1
     assert len(endpoint.app.recorder.received) == 1
+
+
+@pytest.fixture
+def database_outage() -> Iterator:
+    """A context manager taking the database away from the worker for its duration.
+
+    PostgreSQL: the worker connects through a TcpProxy, paused for the outage (start
+    the worker with ``database_port=outage.port``). SQLite: another connection holds
+    the write lock.
+    """
+    proxy = None
+    if on_postgresql():
+        params = connection.settings_dict
+        proxy = TcpProxy((params["HOST"] or "127.0.0.1", int(params["PORT"] or 5432)))
+
+    class Outage:
+        port = proxy.port if proxy else None
+
+        @staticmethod
+        def during(seconds: float) -> None:
+            if proxy is None:
+                sqlite_write_lock(seconds)
+                return
+            proxy.pause()
+            time.sleep(seconds)
+            proxy.resume()
+
+    yield Outage
+    if proxy is not None:
+        proxy.close()
+
+
+@pytest.mark.slow
+def test_every_post_is_logged_when_the_settle_is_abandoned(
+    worker, endpoint, delivery_settings, database_outage, caplog
+):
+    # The outage outlasts the lease: the worker gives up writing the rows' state,
+    # takes them again once the database is back and sends them a second time.
+    delivery_settings.NOTIFICATIONS_LEASE_SECONDS = 1.5
+    delivery_settings.NOTIFICATIONS_TIMEOUT_SECONDS = 0.5
+    endpoint.app.faults.latency_ms = 400
+    ids = {notification_create().id for _ in range(3)}
+    thread = worker(database_port=database_outage.port)
+    wait_until(lambda: DailyNotification.objects.filter(status=Status.SENDING).count() == len(ids))
+    # The worker's next claim (nothing more is due) is done: it waits for the answers.
+    time.sleep(0.1)
+
+    database_outage.during(2.5)
+    wait_until(
+        lambda: (
+            not thread.alive()
+            or DailyNotification.objects.filter(status=Status.DELIVERED).count() == len(ids)
+        ),
+        timeout=30,
+    )
+    thread.finish()
+
+    assert "delivery.settle_abandoned" in [getattr(r, "action", "") for r in caplog.records]
+    received = endpoint.app.recorder.received
+    assert len(received) == 2 * len(ids)
+    assert DeliveryAttempt.objects.count() == len(received)
+    for notification_id in ids:
+        assert DeliveryAttempt.objects.filter(notification_id=notification_id).count() == 2
 
 
 def test_without_forever_a_database_error_still_ends_the_run(delivery_settings, monkeypatch):

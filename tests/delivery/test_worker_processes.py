@@ -13,6 +13,9 @@ from outbox.models import DailyNotification
 from tests.delivery.conftest import worker_env
 from tests.factories import notification_create, users_create
 
+# Each test starts `runpipeline deliver` as real processes.
+pytestmark = pytest.mark.slow
+
 Status = DailyNotification.Status
 
 

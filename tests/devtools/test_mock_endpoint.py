@@ -11,8 +11,9 @@ import requests
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from delivery.transport import request_headers
-from devtools.mock_endpoint import MockEndpointApp
+from delivery.transport import PAYLOAD_FIELDS, notification_payload, request_headers
+from devtools.mock_endpoint import InvalidRequest, MockEndpointApp, body_validate
+from tests.delivery.transport_contract import notification_build
 
 SECRET = "whsec_c2VjcmV0LWJ5dGVzLWZvci10aGUtdGVzdHMtMTIzNDU2"
 
@@ -71,6 +72,23 @@ def test_a_body_off_the_wire_format_is_refused_with_a_reason(endpoint, body, rea
 
     assert response.status_code == 400
     assert reason in response.json()["error"]
+
+
+@pytest.mark.parametrize("name", list(PAYLOAD_FIELDS))
+def test_every_field_the_sender_defines_is_required(name):
+    # The mock reads its field list from delivery's payload module: one definition.
+    body = notification_payload(notification_build())
+    key = body["id"]
+    del body[name]
+
+    with pytest.raises(InvalidRequest, match=rf"missing \['{name}'\]"):
+        body_validate(json.dumps(body).encode(), idempotency_key=key)
+
+
+def test_what_the_sender_builds_is_valid():
+    body = notification_payload(notification_build())
+
+    assert body_validate(json.dumps(body).encode(), idempotency_key=body["id"]) == body
 
 
 def test_idempotency_key_must_match_the_id(endpoint):
@@ -182,6 +200,7 @@ def test_unknown_path_is_404(endpoint):
     )
 
 
+@pytest.mark.slow
 def test_the_command_serves_on_the_port_it_announces(manage_py):
     process = manage_py("mock_endpoint", "--port", "0", "--status", "202")
     line = process.stdout.readline()
@@ -194,6 +213,7 @@ def test_the_command_serves_on_the_port_it_announces(manage_py):
         process.wait(10)
 
 
+@pytest.mark.slow
 def test_the_command_refuses_a_secret_that_is_not_base64(manage_py):
     # A real process: were the secret accepted, it would serve (and answer 500) for ever.
     process = manage_py("mock_endpoint", "--port", "0", "--secret", "whsec_abc")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from devtools.mock_endpoint import Faults, MockEndpointApp, mock_endpoint_serve, secret_key
+from delivery.transport.signing import SigningSecretError, signing_key
+from devtools.mock_endpoint import Faults, MockEndpointApp, mock_endpoint_serve
 
 
 def fraction(text: str) -> float:
@@ -53,8 +54,8 @@ class Command(BaseCommand):
         if options["latency_ms"] < 0:
             raise CommandError("--latency-ms must be 0 or more")
         try:
-            secret_key(options["secret"])
-        except ValueError as error:
+            signing_key(options["secret"])
+        except SigningSecretError as error:
             raise CommandError(f"--secret: {error}") from None
         app = MockEndpointApp(
             faults=Faults(

@@ -1,4 +1,4 @@
-"""Transport helpers: the signing key rules and the payload."""
+"""Standard Webhooks signing: the key rules of a secret and the signature value."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import base64
 import hashlib
 import hmac
 
-from delivery.transport import signing_key, webhook_signature
+import pytest
+
+from delivery.transport.signing import SigningSecretError, signing_key, webhook_signature
 
 
 def test_a_whsec_secret_is_base64_decoded():
@@ -36,3 +38,9 @@ def test_the_spec_example_verifies():
         secret=secret, message_id="msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp=1614265330, body=body
     )
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+@pytest.mark.parametrize("secret", ["whsec_abc", "whsec_", "whsec_not base64!", "whsec_YW=Jj"])
+def test_a_whsec_secret_that_is_not_base64_is_refused(secret):
+    with pytest.raises(SigningSecretError, match="whsec_"):
+        signing_key(secret)

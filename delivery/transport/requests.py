@@ -1,8 +1,6 @@
-"""Transport: one notification row → one HTTP POST in the design's wire format.
+"""The default transport: ``requests`` with a hard deadline on every attempt.
 
-The body and headers are exactly the "Delivery wire format" of the design; when a
-signing secret is set, requests carry Standard Webhooks signature headers. Each
-sending thread keeps its own ``requests.Session`` so connections are reused
+Each sending thread keeps its own ``requests.Session`` so connections are reused
 without sessions being shared across threads.
 
 The requests timeout bounds each socket operation, not the attempt: an endpoint
@@ -10,24 +8,21 @@ that trickles its answer a byte at a time could hold an attempt (and its row's
 lease) for ever. So every attempt also has a hard deadline, ``timeout_seconds``
 after it starts: one watchdog thread per transport shuts the attempt's socket
 down when it passes, which ends whatever read is blocked on it.
+
+This module is named after the library it wraps; its imports are absolute, so
+``import requests`` below is the library, never this module.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime
-import hashlib
 import heapq
-import hmac
 import itertools
-import json
 import socket
 import threading
 import time
-import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import urllib3
@@ -36,64 +31,18 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from delivery.conf import DeliveryConfig, signing_key
-from outbox.models import DailyNotification
+from delivery.transport.base import (
+    RESPONSE_READ_BYTES,
+    SendResult,
+    Transport,
+    result_answered,
+    result_unanswered,
+)
+from delivery.transport.payload import payload_body, request_headers
 
-# The attempt log keeps the start of what the endpoint answered, not all of it.
-RESPONSE_EXCERPT_CHARS = 500
-# Bytes read from a response body at most; a longer body closes its connection.
-RESPONSE_READ_BYTES = 4 * RESPONSE_EXCERPT_CHARS
-# PostgreSQL text cannot hold NUL: one in what the endpoint sent would fail the whole
-# settle transaction, so it is stored as the replacement character instead.
-NUL = "\x00"
-NUL_REPLACEMENT = "\ufffd"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SendResult:
-    """What one attempt produced: a status (None without a response) or an error text."""
-
-    notification_id: uuid.UUID
-    started_at: datetime.datetime
-    duration_ms: int
-    http_status: int | None = None
-    error: str = ""
-    response_excerpt: str = ""
-    retry_after: str | None = None
-
-
-def notification_payload(notification: DailyNotification) -> dict[str, Any]:
-    """The JSON object sent for a notification (its ``user`` must be loaded)."""
-    user = notification.user
-    return {
-        "id": str(notification.id),
-        "date": notification.date.isoformat(),
-        "category": notification.category,
-        "title": notification.title,
-        "message": notification.body,
-        "generated_by": notification.generated_by,
-        "user": {"id": user.user_id, "name": user.name, "email": user.email},
-    }
-
-
-def webhook_signature(*, secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    """The Standard Webhooks ``webhook-signature`` value: ``v1,`` + base64 HMAC-SHA256."""
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
-
-
-def request_headers(*, notification_id: str, body: bytes, secret: str) -> dict[str, str]:
-    """Headers of one attempt; the signature headers only when a secret is set."""
-    headers = {"Content-Type": "application/json", "Idempotency-Key": notification_id}
-    if secret:
-        timestamp = int(time.time())
-        headers["webhook-id"] = notification_id
-        headers["webhook-timestamp"] = str(timestamp)
-        headers["webhook-signature"] = webhook_signature(
-            secret=secret, message_id=notification_id, timestamp=timestamp, body=body
-        )
-    return headers
+if TYPE_CHECKING:
+    from delivery.conf import DeliverySettings
+    from outbox.models import DailyNotification
 
 
 class AttemptDeadline:
@@ -228,20 +177,22 @@ class Watchdog:
             thread.join()
 
 
-class Transport:
-    """Sends one notification and reports the outcome; never raises for an HTTP failure."""
+class NoRedirectSession(requests.Session):
+    """A session that sees no redirect target, so it neither follows nor reads a redirect.
 
-    def send(self, notification: DailyNotification) -> SendResult:
-        raise NotImplementedError
+    With ``allow_redirects=False`` requests still prepares the next request of a
+    redirect and reads the whole body first, however long; here the body is read
+    like any other answer's, bounded.
+    """
 
-    def close(self) -> None:
-        """Release connections; the default holds none."""
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
 
 
-class HttpTransport(Transport):
-    """POSTs to the configured URL; safe to call from many threads at once."""
+class RequestsTransport(Transport):
+    """POSTs to the configured URL with ``requests``; safe to call from many threads at once."""
 
-    def __init__(self, *, config: DeliveryConfig) -> None:
+    def __init__(self, *, config: DeliverySettings) -> None:
         self.url = config.url
         self.secret = config.signing_secret
         self.timeout = config.timeout_seconds
@@ -254,7 +205,7 @@ class HttpTransport(Transport):
         """This thread's session, created on first use."""
         session = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
+            session = NoRedirectSession()
             # One request at a time per thread: a one-connection pool per host is
             # all that is reused; retries are the worker's business, not urllib3's.
             adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
@@ -266,11 +217,10 @@ class HttpTransport(Transport):
         return session
 
     def send(self, notification: DailyNotification) -> SendResult:
-        notification_id = str(notification.id)
-        body = json.dumps(
-            notification_payload(notification), ensure_ascii=False, separators=(",", ":")
-        ).encode()
-        headers = request_headers(notification_id=notification_id, body=body, secret=self.secret)
+        body = payload_body(notification)
+        headers = request_headers(
+            notification_id=str(notification.id), body=body, secret=self.secret
+        )
         started_at = timezone.now()
         started = time.perf_counter()
         deadline = AttemptDeadline(time.monotonic() + self.timeout)
@@ -296,8 +246,9 @@ class HttpTransport(Transport):
         """The POST itself; an answer not complete by the attempt's deadline is a timeout."""
         deadline: AttemptDeadline = current_attempt.deadline
         try:
-            # No redirects: a webhook that moved is a configuration to fix, and
-            # following it would re-send the body to wherever it points.
+            # No redirects (see NoRedirectSession): a webhook that moved is a
+            # configuration to fix, and following it would re-send the body to
+            # wherever it points.
             response = self.session().post(
                 self.url,
                 data=body,
@@ -315,32 +266,33 @@ class HttpTransport(Transport):
         except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             if deadline.finish():
                 return self.timed_out(notification, started_at=started_at, started=started)
-            return SendResult(
-                notification_id=notification.id,
+            return result_unanswered(
+                notification,
                 started_at=started_at,
-                duration_ms=elapsed_ms(started),
-                error=storable_text(f"{type(error).__name__}: {error}")[:RESPONSE_EXCERPT_CHARS],
+                started=started,
+                error=f"{type(error).__name__}: {error}",
             )
         if deadline.finish():
             # Cut at the deadline: what was read may be a truncated answer.
             return self.timed_out(notification, started_at=started_at, started=started)
-        return SendResult(
-            notification_id=notification.id,
+        return result_answered(
+            notification,
             started_at=started_at,
-            duration_ms=elapsed_ms(started),
+            started=started,
             http_status=response.status_code,
-            response_excerpt=storable_text(raw.decode("utf-8", "replace"))[:RESPONSE_EXCERPT_CHARS],
+            body=raw,
             retry_after=response.headers.get("Retry-After"),
+            location=response.headers.get("Location"),
         )
 
     def timed_out(
         self, notification: DailyNotification, *, started_at: datetime.datetime, started: float
     ) -> SendResult:
         """The result of an attempt abandoned at its deadline (retryable, as any timeout)."""
-        return SendResult(
-            notification_id=notification.id,
+        return result_unanswered(
+            notification,
             started_at=started_at,
-            duration_ms=elapsed_ms(started),
+            started=started,
             error=f"Timeout: no complete answer within {self.timeout:g}s",
         )
 
@@ -350,13 +302,3 @@ class HttpTransport(Transport):
             for session in self._sessions:
                 session.close()
             self._sessions.clear()
-
-
-def storable_text(text: str) -> str:
-    """Endpoint-controlled text made safe for a text column (no NUL characters)."""
-    return text.replace(NUL, NUL_REPLACEMENT)
-
-
-def elapsed_ms(started: float) -> int:
-    """Whole milliseconds since a ``time.perf_counter()`` reading."""
-    return round((time.perf_counter() - started) * 1000)

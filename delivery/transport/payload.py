@@ -1,0 +1,75 @@
+"""The wire format of one attempt: the JSON body and the headers, built here and nowhere else.
+
+``PAYLOAD_FIELDS`` is the one definition of the body: each wire field with how a row
+gives its value. Every transport sends what ``payload_body`` encodes, and the mock
+endpoint refuses a body whose fields differ from these names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
+
+from delivery.transport.signing import signature_headers
+
+if TYPE_CHECKING:
+    from outbox.models import DailyNotification
+
+# The user object inside the body: wire name → the user's attribute.
+USER_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "id": attrgetter("user_id"),
+    "name": attrgetter("name"),
+    "email": attrgetter("email"),
+}
+
+
+def _user_payload(notification: DailyNotification) -> dict[str, Any]:
+    user = notification.user
+    return {name: value(user) for name, value in USER_FIELDS.items()}
+
+
+# The body: wire name → its value for a notification row (its user loaded).
+PAYLOAD_FIELDS: dict[str, Callable[[DailyNotification], Any]] = {
+    "id": lambda notification: str(notification.id),
+    "date": lambda notification: notification.date.isoformat(),
+    "category": attrgetter("category"),
+    "title": attrgetter("title"),
+    "message": attrgetter("body"),
+    "generated_by": attrgetter("generated_by"),
+    "user": _user_payload,
+}
+
+# The columns the payload reads, for a claim to load and nothing more.
+PAYLOAD_COLUMNS = (
+    "id",
+    "date",
+    "category",
+    "title",
+    "body",
+    "generated_by",
+    "user__user_id",
+    "user__name",
+    "user__email",
+)
+
+
+def notification_payload(notification: DailyNotification) -> dict[str, Any]:
+    """The JSON object sent for a notification (its ``user`` must be loaded)."""
+    return {name: value(notification) for name, value in PAYLOAD_FIELDS.items()}
+
+
+def payload_body(notification: DailyNotification) -> bytes:
+    """The exact bytes POSTed: compact JSON, non-ASCII text as UTF-8."""
+    return json.dumps(
+        notification_payload(notification), ensure_ascii=False, separators=(",", ":")
+    ).encode()
+
+
+def request_headers(*, notification_id: str, body: bytes, secret: str) -> dict[str, str]:
+    """Headers of one attempt; the signature headers only when a secret is set."""
+    headers = {"Content-Type": "application/json", "Idempotency-Key": notification_id}
+    if secret:
+        headers |= signature_headers(secret=secret, message_id=notification_id, body=body)
+    return headers
