@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from accounts.lookup import profile_number
 from accounts.models import NotificationCategory, User
+from core.api.serializers import OutputSerializer
 
 HH_MM = re.compile(r"[0-9]{2}:[0-9]{2}")
 ZONE_MAX_LENGTH = User._meta.get_field("timezone").max_length
@@ -65,7 +66,7 @@ class TimeZoneField(serializers.CharField):
         return value
 
 
-class UserOutputSerializer(serializers.Serializer):
+class UserOutputSerializer(OutputSerializer):
     """A user under the CSV's nine column names: the legacy lookup's shape."""
 
     user_id = serializers.CharField()
@@ -79,7 +80,7 @@ class UserOutputSerializer(serializers.Serializer):
     health_goals = serializers.CharField()
 
 
-class PreferencesOutputSerializer(serializers.Serializer):
+class PreferencesOutputSerializer(OutputSerializer):
     """What a user wants to receive, and when."""
 
     notifications_enabled = serializers.BooleanField()

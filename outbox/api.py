@@ -27,6 +27,8 @@ from outbox.serializers import NotificationOutputSerializer
 USER_ID = OpenApiParameter("user_id", str, OpenApiParameter.PATH)
 NOT_FOUND = {404: OpenApiResponse(description="No such user.")}
 
+# What the history shows, and so all it loads of a row.
+HISTORY_FIELDS = tuple(field.source for field in NotificationOutputSerializer().fields.values())
 # One row per user per date: the date is unique within a user's history.
 BY_DATE = Keyset(field="date", parse=datetime.date.fromisoformat, format=datetime.date.isoformat)
 
@@ -52,14 +54,18 @@ class UserNotificationListApi(BaseApi):
     def get(self, request: Request, user_id: str) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        user = user_get_or_raise(user_id=user_id)
-        return paginated_response(
-            queryset=notification_list(user=user, **filters.validated_data),
+        notifications = notification_list(user_id=user_id, **filters.validated_data)
+        response = paginated_response(
+            queryset=notifications.only(*HISTORY_FIELDS),
             serializer_class=NotificationOutputSerializer,
             request=request,
             view=self,
             keyset=BY_DATE,
         )
+        if not response.data:
+            # Only an empty page can be an unknown user's: 404 then, [] for a known one.
+            user_get_or_raise(user_id=user_id)
+        return response
 
 
 class UserPreferencesApi(BaseApi):

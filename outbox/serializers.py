@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from core.api.serializers import InstantField, OutputSerializer
 from outbox.models import DailyNotification
 
 
-class NotificationOutputSerializer(serializers.Serializer):
+class NotificationOutputSerializer(OutputSerializer):
     """One row of a user's history."""
 
     id = serializers.UUIDField()
@@ -18,9 +19,9 @@ class NotificationOutputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=DailyNotification.Status.choices)
     attempts = serializers.IntegerField(help_text="Delivery attempts made so far.")
     generated_by = serializers.CharField()
-    send_at = serializers.DateTimeField(help_text="Not sent before this instant.")
-    expires_at = serializers.DateTimeField(
+    send_at = InstantField(help_text="Not sent before this instant.")
+    expires_at = InstantField(
         allow_null=True, help_text="Not sent at or after this instant; null: no expiry."
     )
-    delivered_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = InstantField(allow_null=True)
     last_error = serializers.CharField(help_text='"" when there was none.')

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from core.api.serializers import InstantField, OutputSerializer
 from outbox.serializers import NotificationOutputSerializer
 
 
-class AttemptOutputSerializer(serializers.Serializer):
+class AttemptOutputSerializer(OutputSerializer):
     """One HTTP attempt of a delivery."""
 
-    started_at = serializers.DateTimeField()
+    started_at = InstantField()
     duration_ms = serializers.IntegerField()
     http_status = serializers.IntegerField(
         allow_null=True, help_text="null when no response came (timeout, connection error)."

@@ -3,7 +3,8 @@
 The body is the page's items and nothing else; the total is in ``X-Total-Count`` and the
 neighbouring pages in an RFC 8288 ``Link`` header (``next``, ``prev``), every other query
 parameter kept. ``page_size`` defaults to ``USERS_PAGE_SIZE`` and is bounded by
-``USERS_MAX_PAGE_SIZE``, read per request.
+``USERS_MAX_PAGE_SIZE``, read per request. The total is counted unless the page read
+shows it (a short last page).
 
 A list can also be paged by keyset: give a ``Keyset`` naming a field unique within the
 list. Its ``Link`` URLs then carry, besides the page number, a ``cursor`` holding the
@@ -59,20 +60,31 @@ class PagePagination(BasePagination):
                 {"page_size": [f"must be at most {settings.USERS_MAX_PAGE_SIZE}"]}
             )
         cursor = self._cursor(request) if self.keyset else None
-        self.count = queryset.count()
+        if cursor is not None:
+            self.rows = self._seek(queryset, *cursor)
+            self.count = queryset.count()
+        else:
+            start = (self.page_number - 1) * self.page_size
+            self.rows = list(queryset[start : start + self.page_size])
+            self.count = self._count(queryset, start=start)
         self.last_page = max(1, math.ceil(self.count / self.page_size))
         if self.count and self.page_number > self.last_page:
             raise serializers.ValidationError(
                 {"page": [f"{self.page_number} is beyond the last page ({self.last_page})"]}
             )
-        if not self.count:
-            self.rows = []
-        elif cursor is not None:
-            self.rows = self._seek(queryset, *cursor)
-        else:
-            start = (self.page_number - 1) * self.page_size
-            self.rows = list(queryset[start : start + self.page_size])
         return self.rows
+
+    def _count(self, queryset: QuerySet, *, start: int) -> int:
+        """The total, without counting when the page just read shows where the list ends.
+
+        A page shorter than ``page_size`` that is not empty is the last one: the total is
+        its start plus its length. (A cursor's page cannot tell its start, so it counts.)
+        """
+        if 0 < len(self.rows) < self.page_size:
+            return start + len(self.rows)
+        if not self.rows and start == 0:
+            return 0
+        return queryset.count()
 
     def get_paginated_response(self, data: Sequence[Any]) -> Response:
         headers = {"X-Total-Count": str(self.count)}
