@@ -249,3 +249,32 @@ def test_a_cursor_seeks_by_the_index_without_an_offset(api_client, user):
     assert '"outbox_dailynotification"."date" <' in page_query
     assert [item["date"] for item in body(response)] == [FIRST_DAY.isoformat()]
     assert "next" not in links(response)
+
+
+def test_a_known_user_with_no_rows_has_an_empty_history(api_client, user):
+    response = api_client.get("/api/v1/users/42/notifications/")
+
+    assert (response.status_code, body(response), response["X-Total-Count"]) == (200, [], "0")
+
+
+def test_a_short_last_page_gives_its_total_without_a_count(api_client, user):
+    history(user, 120)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api_client.get("/api/v1/users/42/notifications/", {"page": 3, "page_size": 50})
+
+    assert len(body(response)) == 20 and response["X-Total-Count"] == "120"
+    assert not [q for q in queries if "COUNT(" in q["sql"]]
+    full = api_client.get("/api/v1/users/42/notifications/", {"page": 2, "page_size": 50})
+    assert full["X-Total-Count"] == "120"
+
+
+def test_instants_are_written_in_utc_whatever_the_sites_zone(api_client, user, settings):
+    settings.TIME_ZONE = "Asia/Kolkata"
+    notification_create(
+        user=user, send_at=datetime.datetime(2026, 11, 22, 2, 30, tzinfo=datetime.UTC)
+    )
+
+    (item,) = body(api_client.get("/api/v1/users/42/notifications/"))
+
+    assert item["send_at"] == "2026-11-22T02:30:00Z"
