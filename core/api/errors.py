@@ -28,7 +28,7 @@ FLAT = "flat"
 
 STATUS_OF = {NotFoundError: 404, ConflictError: 409}
 # Headers an error answer must keep when its body is rewritten.
-KEPT_HEADERS = ("WWW-Authenticate", "Retry-After", "Allow", "Location")
+KEPT_HEADERS = ("WWW-Authenticate", "Retry-After", "Allow")
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
