@@ -164,3 +164,11 @@ def test_create_api_key_refuses_a_bad_name_in_one_line(name, error):
     with pytest.raises(CommandError, match=error):
         call_command("create_api_key", name)
     assert not APIKey.objects.exists()
+
+
+def test_staff_can_browse_the_api_in_a_browser(notification, staff_client):
+    response = staff_client.get("/api/v1/users/1/", headers={"Accept": "text/html"})
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert b"Django REST framework" in response.content
