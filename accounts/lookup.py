@@ -15,6 +15,14 @@ from typing import Any
 from django.db.models import Func, QuerySet
 
 from accounts.models import User
+from core.errors import NotFoundError
+
+
+class UserNotFound(NotFoundError):
+    """No user has this ``user_id``."""
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__(f"user {user_id!r} not found")
 
 
 class UnicodeLower(Func):
@@ -42,6 +50,18 @@ def user_get(*, user_id: str) -> User | None:
     return User.objects.filter(user_id=user_id).first()
 
 
+def user_get_or_raise(*, user_id: str) -> User:
+    """The user whose ``user_id`` is exactly ``user_id``; ``UserNotFound`` otherwise.
+
+    No id contains a NUL character (PostgreSQL text cannot hold one): such an id is
+    not found without a query.
+    """
+    user = None if "\x00" in user_id else user_get(user_id=user_id)
+    if user is None:
+        raise UserNotFound(user_id)
+    return user
+
+
 def user_list(*, user_id: str | None = None, name: str | None = None) -> QuerySet[User]:
     """Users ordered by ``user_id``, filtered like the legacy lookup.
 
@@ -67,13 +87,13 @@ def user_as_dict(user: User) -> dict[str, Any]:
         "email": user.email,
         "signup_date": user.signup_date.isoformat(),
         "age": user.age,
-        "height_cm": _number(user.height_cm),
-        "weight_kg": _number(user.weight_kg),
+        "height_cm": profile_number(user.height_cm),
+        "weight_kg": profile_number(user.weight_kg),
         "activity_level": user.activity_level,
         "health_goals": user.health_goals,
     }
 
 
-def _number(value: Decimal) -> int | float:
+def profile_number(value: Decimal) -> int | float:
     """165.0 as 165 (as the CSV writes it), 60.5 as 60.5."""
     return int(value) if value == value.to_integral_value() else float(value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import zoneinfo
 from pathlib import Path
 
@@ -109,6 +110,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "rest_framework",
+    "rest_framework_api_key",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
     "core",
     "accounts",
     "outbox",
@@ -118,6 +124,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: it sees the final answer of every API request (JSON errors, the audit line).
+    "core.api.middleware.ApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -125,7 +133,24 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out admin login.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# The admin login is throttled by django-axes: after AXES_FAILURE_LIMIT failed logins for one
+# username from one address, that pair is locked out for the cool-off; a success resets it.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.network.client_ip"
+# Behind a TLS-terminating proxy (production's default) the client's scheme and address
+# come from the proxy's X-Forwarded-Proto and X-Forwarded-For; never trusted otherwise.
+BEHIND_PROXY = False
 
 ROOT_URLCONF = "settings.urls"
 WSGI_APPLICATION = "settings.wsgi.application"
@@ -197,6 +222,51 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 USERS_CSV_PATH = Path(env_str("USERS_CSV_PATH", str(BASE_DIR / "data" / "users.csv")))
 USERS_PAGE_SIZE = env_int("USERS_PAGE_SIZE", 50, minimum=1)
 USERS_MAX_PAGE_SIZE = env_int("USERS_MAX_PAGE_SIZE", 500, minimum=1)
+
+# --- the REST API (/api/v1/, the legacy /users/ lookup, /api/schema/, /api/docs/) ----------
+API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "100/second")
+if not re.fullmatch(r"[1-9][0-9]*/(second|minute|hour|day)", API_THROTTLE_RATE):
+    raise ImproperlyConfigured(
+        f"API_THROTTLE_RATE must be N/second, N/minute, N/hour or N/day, got {API_THROTTLE_RATE!r}"
+    )
+# The legacy lookup and the API's schema and docs answer anyone: development only.
+API_DEVELOPMENT_OPEN = False
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so a 401 says WWW-Authenticate: Api-Key.
+        "core.api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.authentication.IsApiClient"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.ApiClientRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        # For staff in a browser; errors stay JSON (core.api.errors).
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Daily notifications API",
+    "DESCRIPTION": (
+        "Users, their notification history and preferences; cancel or requeue a notification. "
+        "Every endpoint needs `Authorization: Api-Key <key>` or a staff session."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["core.api.schema.only_api_v1"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "Category": "accounts.models.NotificationCategory",
+        "Status": "outbox.models.DailyNotification.Status",
+    },
+    # The docs page's JavaScript and CSS come from the project's static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # --- outbox: generation -----------------------------------------------------
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
