@@ -8,24 +8,14 @@ from decimal import Decimal
 import pytest
 
 from accounts.lookup import user_as_dict
-from accounts.models import User
+from accounts.models import CSV_FIELDS, User
 from tests.core.api_fixtures import *  # noqa: F403 (the fixtures)
 from tests.core.api_fixtures import body
 from tests.factories import user_create
 
 pytestmark = pytest.mark.django_db
 
-NINE = [
-    "user_id",
-    "name",
-    "email",
-    "signup_date",
-    "age",
-    "height_cm",
-    "weight_kg",
-    "activity_level",
-    "health_goals",
-]
+NINE = list(CSV_FIELDS)
 
 
 @pytest.fixture
