@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/deliver.py
 	$(BIN)/python bench/admin.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) .test-db .pytest_cache .ruff_cache .demo
