@@ -11,12 +11,12 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
-from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
 from accounts.models import CSV_FIELDS, User
+from accounts.validators import known_zones
 
 # The columns the header may add after the nine CSV fields, in any order; each is
 # optional, and an empty value means the default (the site's zone, the site's send time).
@@ -100,7 +100,7 @@ def header_parse(fields: list[str]) -> Header:
         return Header(
             columns=columns,
             fields=tuple(name for name in _ALL_COLUMNS if name in columns),
-            zones=frozenset(available_timezones()) if TIMEZONE_COLUMN in extra else frozenset(),
+            zones=known_zones() if TIMEZONE_COLUMN in extra else frozenset(),
         )
     if _NOT_UTF8.search("".join(fields)):
         raise RowInvalid("the header is not valid UTF-8 text")
