@@ -32,7 +32,11 @@ def settings_env_names() -> set[str]:
     names: set[str] = set()
     for module in ("base.py", "production.py"):
         source = (PROJECT_DIR / "settings" / module).read_text()
-        names |= set(re.findall(r"env_(?:str|int|float|bool|list|time|timezone)\(\s*\"([A-Z0-9_]+)\"", source))
+        names |= set(
+            re.findall(
+                r"env_(?:str|int|float|bool|list|time|timezone)\(\s*\"([A-Z0-9_]+)\"", source
+            )
+        )
     return names
 
 
