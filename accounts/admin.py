@@ -34,7 +34,21 @@ class AppUserForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = "__all__"
+        fields = (
+            "user_id",
+            "name",
+            "email",
+            "signup_date",
+            "age",
+            "height_cm",
+            "weight_kg",
+            "activity_level",
+            "health_goals",
+            "notifications_enabled",
+            "muted_categories",
+            "timezone",
+            "send_time",
+        )
 
     def clean_muted_categories(self) -> list[str]:
         values = list(self.cleaned_data.get("muted_categories") or [])
