@@ -207,16 +207,17 @@ class _Run:
         group, window = planned.group, planned.window
         last_pk: str | None = None
         while self.limit is None or self.done < self.limit:
-            # Only once this run has written text: users who already have a row cost
-            # a query a chunk, so a continuation always gets past them to new work.
-            if self.deadline is not None and self.asked and time.monotonic() >= self.deadline:
-                return False
             count = self.chunk_size
             if self.limit is not None:
                 count = min(count, self.limit - self.done)
             chunk = _users_after(group=group, date=window.date, after=last_pk, count=count)
             if not chunk:
                 return True
+            # Only once this run has written text: users who already have a row cost
+            # a query a chunk, so a continuation always gets past them to new work.
+            # Checked once the next chunk is known to exist, so "complete" is exact.
+            if self.deadline is not None and self.asked and time.monotonic() >= self.deadline:
+                return False
             upto = chunk[-1][0]
             missing = sum(1 for _, has_row in chunk if not has_row)
             self.existing += len(chunk) - missing
