@@ -2,15 +2,16 @@
 
 A run plans first (``outbox.planning``): the (zone, send time) groups and each
 group's window, computed once per group. Then it walks each group's users by
-keyset, a chunk at a time (memory stays flat however many there are): one query a
-chunk tells who already has the window's row, one more reads the profiles of the
-others with yesterday's category (for the rotation), and only those are written,
-so a re-run asks the model nothing. Rows go in with one ``INSERT ... ON CONFLICT
-DO NOTHING`` a chunk, sent directly rather than through ``bulk_create``, which
+keyset, a chunk at a time (``outbox.group_walk``; memory stays flat however many
+there are): one query a chunk tells who already has the window's row, one more
+reads the profiles of the others with yesterday's category (for the rotation), so
+a re-run asks the model nothing. The users to write for are queued across groups
+and written a chunk at a time: one call of the generator and one ``INSERT ... ON
+CONFLICT DO NOTHING``, sent directly rather than through ``bulk_create``, which
 prepares every value through the ORM and dominated the run's time
-(``bench/generate.py`` measures it): the unique constraint keeps the first row when
-another run got there too. Each row carries its window: ``date`` (the user's local
-date), ``send_at`` and ``expires_at``.
+(``bench/generate.py`` measures it); the unique constraint keeps the first row
+when another run got there too. Each row carries its window: ``date`` (the user's
+local date), ``send_at`` and ``expires_at``.
 
 Nobody misses a day when the model is down: a user the model could not serve (the
 text came back as fallback) keeps that offline text only once their ``send_at`` is
@@ -34,7 +35,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from core.db import insert_ignore_sql
@@ -49,16 +49,15 @@ from outbox.generators.base import (
     WriteRequest,
 )
 from outbox.generators.offline import OfflineGenerator
-from outbox.generators.profile import PROFILE_FIELDS, UserProfile
+from outbox.group_walk import users_after, users_without_a_row
 from outbox.models import DailyNotification
-from outbox.planning import GenerationPlan, PlannedWindow, SendGroup, generation_plan, group_users
+from outbox.planning import GenerationPlan, PlannedWindow, SendGroup, generation_plan
 from outbox.window import Window
 
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 2000
 PROGRESS_INTERVAL_SECONDS = 0.2
-_ONE_DAY = datetime.timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +138,7 @@ def notifications_generate(
 
 @dataclass(frozen=True, slots=True)
 class NewRow:
-    """The per-user values of a notification about to be inserted; the window's are per chunk."""
+    """The values of a notification about to be inserted; the rest are model defaults."""
 
     id: uuid.UUID
     user_id: str
@@ -147,10 +146,25 @@ class NewRow:
     title: str
     body: str
     generated_by: str
+    window: Window
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A user to write for: the request, its window, and whether fallback text may be kept."""
+
+    request: WriteRequest
+    window: Window
+    at_deadline: bool
 
 
 class _Run:
-    """One run's walk over its plan, and its counts."""
+    """One run's walk over its plan, and its counts.
+
+    Users to write for are queued across groups and written a chunk at a time (one
+    call of the generator, one insert), so a thousand small groups cost a thousand
+    reads but not a thousand inserts and transactions.
+    """
 
     def __init__(
         self,
@@ -174,8 +188,10 @@ class _Run:
         self.fallback_minutes = datetime.timedelta(minutes=settings.OPENAI_FALLBACK_MINUTES)
         self.fallback_writer = OfflineGenerator(generated_by=FALLBACK_GENERATED_BY)
         self.outage: str | None = None
+        self.queue: list[_Queued] = []
         self.created = self.existing = self.fallback = self.left = self.muted = 0
-        self.done = self.asked = self.total = 0
+        # Users read, users read but not yet written (queued or being written), text asked for.
+        self.walked = self.unwritten = self.asked = self.total = 0
         self.last_report = 0.0
 
     def plan_generate(self, plan: GenerationPlan) -> GenerationSummary:
@@ -183,11 +199,13 @@ class _Run:
         self._progress(force=True)
         complete = True
         for planned in plan.windows:
-            if not self._window_generate(planned):
+            if not self._window_walk(planned):
                 complete = False
                 break
-            if self.limit is not None and self.done >= self.limit:
+            if self.limit is not None and self.walked >= self.limit:
                 break
+        self._flush()
+        self._progress(force=True)
         return GenerationSummary(
             created=self.created,
             existing=self.existing,
@@ -202,69 +220,83 @@ class _Run:
             outage=self.outage or (self.left and "the model could not serve them") or None,
         )
 
-    def _window_generate(self, planned: PlannedWindow) -> bool:
+    def _window_walk(self, planned: PlannedWindow) -> bool:
         """Walk one group's users for one window; False if the time bound stopped the run."""
         group, window = planned.group, planned.window
         last_pk: str | None = None
-        while self.limit is None or self.done < self.limit:
+        while self.limit is None or self.walked < self.limit:
             count = self.chunk_size
             if self.limit is not None:
-                count = min(count, self.limit - self.done)
-            chunk = _users_after(group=group, date=window.date, after=last_pk, count=count)
+                count = min(count, self.limit - self.walked)
+            chunk = users_after(group=group, date=window.date, after=last_pk, count=count)
             if not chunk:
                 return True
-            # Only once this run has written text: users who already have a row cost
-            # a query a chunk, so a continuation always gets past them to new work.
-            # Checked once the next chunk is known to exist, so "complete" is exact.
-            if self.deadline is not None and self.asked and time.monotonic() >= self.deadline:
+            # Only once this run has text to write or written: users who already have a
+            # row cost a query a chunk, so a continuation always gets past them to new
+            # work. Checked once the next chunk is known to exist, so "complete" is exact.
+            if (
+                self.deadline is not None
+                and (self.asked or self.queue)
+                and time.monotonic() >= self.deadline
+            ):
                 return False
             upto = chunk[-1][0]
             missing = sum(1 for _, has_row in chunk if not has_row)
             self.existing += len(chunk) - missing
-            chunk_end = self.done + len(chunk)
-            self.done += len(chunk) - missing
+            self.walked += len(chunk)
             if missing:
-                self._missing_write(
+                self._missing_queue(
                     group=group, window=window, after=last_pk, upto=upto, missing=missing
                 )
+            if len(self.queue) >= self.chunk_size:
+                self._flush()
+            self._progress()
+            if len(chunk) < count:
+                return True  # the group's last chunk: no need to ask for an empty one
             last_pk = upto
-            self.done = chunk_end
-            self._progress(force=True)
         return True
 
-    def _missing_write(
+    def _missing_queue(
         self, *, group: SendGroup, window: Window, after: str | None, upto: str, missing: int
     ) -> None:
-        """Write the rows of the chunk (``after``, ``upto``] that are still missing (``missing`` were)."""
+        """Queue the users of the chunk (``after``, ``upto``] still without a row (``missing`` were)."""
         at_deadline = window.send_at <= self.clock() + self.fallback_minutes
         if self.outage is not None and not at_deadline:
             # Nothing to ask and nothing to write yet: no need to read their profiles.
             self.left += missing
             return
-        users = _users_without_a_row(group=group, date=window.date, after=after, upto=upto)
+        users = users_without_a_row(group=group, date=window.date, after=after, upto=upto)
         # Users who got a row from another run since the chunk was read.
         self.existing += missing - len(users)
-        requests = []
         for user, muted, yesterday in users:
             category = category_for(
                 rotation_slot=user.rotation_slot, date=window.date, muted=muted, yesterday=yesterday
             )
             if category is None:
                 self.muted += 1
-                self.done += 1
-            else:
-                requests.append(WriteRequest(user=user, category=category, date=window.date))
+                continue
+            request = WriteRequest(user=user, category=category, date=window.date)
+            self.queue.append(_Queued(request=request, window=window, at_deadline=at_deadline))
+            self.unwritten += 1
+
+    def _flush(self) -> None:
+        """Write the queued users' text and rows: one call of the generator, one insert."""
+        queue, self.queue = self.queue, []
+        if not queue:
+            return
+        queued = {id(item.request): item for item in queue}
         rows: list[NewRow] = []
-        for request, text in self._texts(requests):
-            if text.generated_by == FALLBACK_GENERATED_BY and not at_deadline:
+        for request, text in self._texts([item.request for item in queue]):
+            item = queued[id(request)]
+            if text.generated_by == FALLBACK_GENERATED_BY and not item.at_deadline:
                 self.left += 1  # the model could not serve them; there is time to ask again
             else:
-                rows.append(_new_row(request, text))
-            self.done += 1
+                rows.append(_new_row(request, text, item.window))
+            self.unwritten -= 1
             self._progress()
         if self.outage is None:
             self.outage = self.generator.outage()
-        inserted = _rows_insert(rows=rows, window=window, written_at=self.clock())
+        inserted = _rows_insert(rows=rows, written_at=self.clock())
         self.created += len(inserted)
         self.fallback += sum(1 for row in inserted if row.generated_by == FALLBACK_GENERATED_BY)
         # Rows another run inserted between the read and the insert.
@@ -281,17 +313,17 @@ class _Run:
         if self.outage is not None:
             yield from self.fallback_writer.write_many(requests=requests)
             return
-        answered: set[str] = set()
+        answered: set[int] = set()
         try:
             for request, text in self.generator.write_many(
                 requests=requests, concurrency=self.concurrency
             ):
-                answered.add(request.user.user_id)
+                answered.add(id(request))
                 yield request, text
         except GeneratorUnavailable as error:
             self.outage = str(error)
             log_action(logger, "outbox.generation_unavailable", self.outage, level=logging.ERROR)
-            rest = [request for request in requests if request.user.user_id not in answered]
+            rest = [request for request in requests if id(request) not in answered]
             yield from self.fallback_writer.write_many(requests=rest)
 
     def _progress(self, *, force: bool = False) -> None:
@@ -300,49 +332,10 @@ class _Run:
         now = time.monotonic()
         if force or now - self.last_report >= PROGRESS_INTERVAL_SECONDS:
             self.last_report = now
-            self.on_progress(min(self.done, self.total), self.total)
+            self.on_progress(min(self.walked - self.unwritten, self.total), self.total)
 
 
-def _users_after(
-    *, group: SendGroup, date: datetime.date, after: str | None, count: int
-) -> list[tuple[str, bool]]:
-    """The next ``count`` users of ``group`` after ``after`` (keyset), each with whether it has ``date``'s row.
-
-    Keys only: on PostgreSQL an index-only walk of ``accounts_user_send_group_idx``
-    with one probe of the unique (user, date) index per user, so a re-run that finds
-    every row present reads no profile.
-    """
-    users = group_users(group)
-    if after is not None:
-        users = users.filter(pk__gt=after)
-    has_row = Exists(DailyNotification.objects.filter(user_id=OuterRef("pk"), date=date))
-    return list(users.order_by("pk").annotate(has_row=has_row).values_list("pk", "has_row")[:count])
-
-
-def _users_without_a_row(
-    *, group: SendGroup, date: datetime.date, after: str | None, upto: str
-) -> list[tuple[UserProfile, list[str], str | None]]:
-    """The profiles of ``group``'s users in (``after``, ``upto``] with no row for ``date``.
-
-    Each with the categories the user muted and the category of their row for the
-    day before (None without one), read in this same query for the rotation.
-    """
-    users = group_users(group).filter(pk__lte=upto)
-    if after is not None:
-        users = users.filter(pk__gt=after)
-    rows = DailyNotification.objects.filter(user_id=OuterRef("pk")).order_by()
-    users = users.filter(~Exists(rows.filter(date=date))).annotate(
-        yesterday=Subquery(rows.filter(date=date - _ONE_DAY).values("category")[:1])
-    )
-    return [
-        (UserProfile(*values[:-2]), values[-2], values[-1])
-        for values in users.order_by("pk").values_list(
-            *PROFILE_FIELDS, "muted_categories", "yesterday"
-        )
-    ]
-
-
-def _new_row(request: WriteRequest, text: GeneratedText) -> NewRow:
+def _new_row(request: WriteRequest, text: GeneratedText, window: Window) -> NewRow:
     return NewRow(
         id=uuid.uuid4(),
         user_id=request.user.user_id,
@@ -350,13 +343,12 @@ def _new_row(request: WriteRequest, text: GeneratedText) -> NewRow:
         title=text.title,
         body=text.body,
         generated_by=text.generated_by,
+        window=window,
     )
 
 
-def _rows_insert(
-    *, rows: list[NewRow], window: Window, written_at: datetime.datetime
-) -> list[NewRow]:
-    """Insert ``rows`` for ``window`` in one statement, skipping users who have a row by now.
+def _rows_insert(*, rows: list[NewRow], written_at: datetime.datetime) -> list[NewRow]:
+    """Insert ``rows`` in one statement, skipping users who have a row for the date by now.
 
     Returns the rows that went in. Usually that is all of them, which the row count
     says; when another run got some users first, the rows that went in are those
@@ -369,21 +361,29 @@ def _rows_insert(
     meta = DailyNotification._meta
     fields = meta.concrete_fields
     column = {field.attname: index for index, field in enumerate(fields)}
-    # One template row gives every column its value for the chunk (the window's and
-    # the model defaults), prepared once per chunk.
-    template = DailyNotification(
-        date=window.date,
-        send_at=window.send_at,
-        expires_at=window.expires_at,
-        created_at=written_at,
-        updated_at=written_at,
-    )
+    window_columns = [column["date"], column["send_at"], column["expires_at"]]
+    # One template row gives every column its model default, prepared once per insert;
+    # each window's three values are prepared once per window.
+    template = DailyNotification(created_at=written_at, updated_at=written_at)
     defaults = [
         field.get_db_prep_save(getattr(template, field.attname), connection) for field in fields
     ]
+    prepared: dict[Window, list] = {}
     params = []
     for row in rows:
+        window_values = prepared.get(row.window)
+        if window_values is None:
+            window_values = prepared[row.window] = [
+                fields[index].get_db_prep_save(value, connection)
+                for index, value in zip(
+                    window_columns,
+                    (row.window.date, row.window.send_at, row.window.expires_at),
+                    strict=True,
+                )
+            ]
         values = defaults.copy()
+        for index, value in zip(window_columns, window_values, strict=True):
+            values[index] = value
         values[column["id"]] = meta.pk.get_db_prep_save(row.id, connection)
         values[column["user_id"]] = row.user_id
         values[column["category"]] = row.category

@@ -20,7 +20,7 @@ import zoneinfo
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, QuerySet
+from django.db.models import Count
 
 from accounts.models import User
 from core.logs import log_action
@@ -119,14 +119,6 @@ def send_groups() -> list[SendGroup]:
         .annotate(users=Count("pk"))
     )
     return [SendGroup(timezone=zone, send_time=at, users=users) for zone, at, users in rows]
-
-
-def group_users(group: SendGroup) -> QuerySet[User]:
-    """The group's enabled users, unordered: filtered as ``accounts_user_send_group_idx`` is keyed."""
-    users = User.objects.filter(notifications_enabled=True, timezone=group.timezone).order_by()
-    if group.send_time is None:
-        return users.filter(send_time__isnull=True)
-    return users.filter(send_time=group.send_time)
 
 
 def _windows(
