@@ -5,6 +5,7 @@
     .venv/bin/python bench/generate.py --memory-check       # peak RSS at 100,000 vs 1,000,000 users
     .venv/bin/python bench/generate.py --parts memory --users 20000 --memory-users 200000
     .venv/bin/python bench/generate.py --databases sqlite   # skip PostgreSQL
+    .venv/bin/python bench/generate.py --parts local --local-users 1000000   # local time
 
 1. Offline generator, for each database: a fresh database (a temporary SQLite
    file; ``bench_generate`` dropped and re-created on the PostgreSQL server of
@@ -20,6 +21,16 @@
    bound concurrency / latency = 160/s. Target: at least 80% of the bound.
 3. With ``--memory-check``: generation's peak RSS at ``--users`` and at
    ``--memory-users`` (1,000,000) on SQLite. Target: within 20%.
+4. ``local`` (local-time generation), for each database: ``--local-users`` users
+   spread over 400 zones and 4 send times (1,600 groups). The plan (which users
+   are in scope now) is timed and its queries counted; target: a few seconds, and
+   a number of queries that does not grow with the groups. Then offline
+   generation, each in its own subprocess on an emptied table: the previous code
+   path (every user in key order for one date, no window; re-created here, as it
+   was before local time), ``--date`` for every user, and the horizon at a fixed
+   instant, then the horizon again (everything present). Target: ``--date``
+   rows/s at least 0.9x the previous path's; peak RSS flat between a tenth of
+   the users and all of them.
 
 Peak memory is the generating subprocess's ``ru_maxrss``, Python and Django included.
 """
@@ -37,11 +48,20 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BENCH_DB = "bench_generate"
 DATE = datetime.date(2026, 11, 22)
+# When the offline and OpenAI parts run: the date's windows (UTC users, 08:00) are open.
+DATE_NOW = datetime.datetime(2026, 11, 22, 0, 0, tzinfo=datetime.UTC)
+# When the local part's horizon run happens: some zones' windows open within 3 hours, some not.
+HORIZON_NOW = datetime.datetime(2026, 11, 22, 6, 0, tzinfo=datetime.UTC)
+LOCAL_ZONES = 400
+LOCAL_SEND_TIMES = ("06:00", "07:30", "08:00", "09:15")
+LOCAL_RATIO_TARGET = 0.9
+PLAN_SECONDS_TARGET = 5.0
 RATIO_TARGET = 0.3
 OPENAI_TARGET = 0.8
 FLATNESS_TARGET = 0.20
@@ -58,6 +78,7 @@ USER_COLUMNS = (
     "timezone",
     "rotation_slot",
 )
+LOCAL_USER_COLUMNS = (*USER_COLUMNS, "send_time")
 
 
 # --- the parent: fresh databases, subprocesses, the report ------------------
@@ -73,10 +94,11 @@ def main() -> None:
     parser.add_argument(
         "--parts",
         default="offline,openai",
-        help="comma-separated parts to run: offline, openai, memory (default: offline,openai)",
+        help="comma-separated parts to run: offline, openai, memory, local (default: offline,openai)",
     )
     parser.add_argument("--memory-check", action="store_true", help="also run the memory part")
     parser.add_argument("--memory-users", type=int, default=1_000_000)
+    parser.add_argument("--local-users", type=int, default=1_000_000)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()
     if args.worker:
@@ -106,6 +128,9 @@ def main() -> None:
             )
     if "memory" in parts:
         memory_flatness(small=args.users, large=args.memory_users)
+    if "local" in parts:
+        for database in databases:
+            local_time(database=database, users=args.local_users)
 
 
 class fresh_database:
@@ -257,6 +282,64 @@ def memory_flatness(*, small: int, large: int) -> None:
     print(f"  growth {growth:+.1%} (target within {FLATNESS_TARGET:.0%}: {verdict})")
 
 
+def local_time(*, database: str, users: int) -> None:
+    groups = LOCAL_ZONES * len(LOCAL_SEND_TIMES)
+    print(
+        f"\n[{database}] local time: {users:,} users in {LOCAL_ZONES} zones x "
+        f"{len(LOCAL_SEND_TIMES)} send times ({groups:,} groups)",
+        flush=True,
+    )
+    peaks = {}
+    for size in (max(users // 10, 1), users):
+        with fresh_database(database) as url:
+            run_worker("local-users", url=url, users=size)
+            plan = run_worker("plan", url=url)
+            if size == users:
+                print(
+                    f"  plan at {HORIZON_NOW:%H:%M} UTC: {plan['windows']:,} group windows, "
+                    f"{plan['in_scope']:,} users in scope, {plan['seconds']:.2f}s, "
+                    f"{plan['queries']} queries for {plan['groups']:,} groups "
+                    f"(target <= {PLAN_SECONDS_TARGET:g}s, constant queries: "
+                    f"{'ok' if plan['seconds'] <= PLAN_SECONDS_TARGET else 'SLOW'})"
+                )
+            previous = run_worker("local-generate", url=url, previous=1)
+            run_worker("empty", url=url)
+            dated = run_worker("local-generate", url=url, date=DATE.isoformat())
+            run_worker("empty", url=url)
+            horizon = run_worker("local-generate", url=url)
+            again = run_worker("local-generate", url=url)
+        peaks[size] = (previous["maxrss_mb"], dated["maxrss_mb"], horizon["maxrss_mb"])
+        if size != users:
+            continue
+        base = previous["rows"] / previous["seconds"]
+        for name, figures in (("previous path", previous), ("--date", dated), ("horizon", horizon)):
+            rate = figures["rows"] / figures["seconds"]
+            ratio = rate / base
+            verdict = (
+                ""
+                if figures is previous
+                else (
+                    f" -> {ratio:.2f}x (target >= {LOCAL_RATIO_TARGET}x: "
+                    f"{'ok' if ratio >= LOCAL_RATIO_TARGET else 'BELOW TARGET'})"
+                )
+            )
+            print(
+                f"  {name:<14} {figures['rows']:,} rows in {figures['seconds']:.2f}s "
+                f"= {rate:,.0f} rows/s, peak RSS {figures['maxrss_mb']:.0f} MB{verdict}"
+            )
+        print(
+            f"  horizon re-run (every row present): {again['existing']:,} users checked in "
+            f"{again['seconds']:.2f}s, {again['rows']} rows written"
+        )
+    small, large = (peaks[size] for size in sorted(peaks))
+    print(
+        f"  peak RSS at {min(peaks):,} vs {max(peaks):,} users: previous "
+        f"{small[0]:.0f}/{large[0]:.0f} MB, --date {small[1]:.0f}/{large[1]:.0f} MB "
+        f"({large[1] / small[1] - 1:+.1%}), horizon {small[2]:.0f}/{large[2]:.0f} MB "
+        f"({large[2] / small[2] - 1:+.1%}; target within {FLATNESS_TARGET:.0%})"
+    )
+
+
 # --- the workers: one step each, in their own process -----------------------
 
 
@@ -267,6 +350,8 @@ def worker_main() -> None:
     parser.add_argument("--generator", default="offline")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--latency-ms", type=float, default=200)
+    parser.add_argument("--previous", type=int, default=0)
+    parser.add_argument("--date", default=None)
     args = parser.parse_args()
     if args.worker == "fake-openai":
         asyncio.run(fake_openai_serve(latency=args.latency_ms / 1000))
@@ -280,6 +365,12 @@ def worker_main() -> None:
         "users": lambda: worker_users(args.users),
         "generate": lambda: worker_generate(args.generator, args.concurrency),
         "raw": worker_raw,
+        "local-users": lambda: worker_local_users(args.users),
+        "plan": worker_plan,
+        "local-generate": lambda: worker_local_generate(
+            previous=bool(args.previous), date=args.date
+        ),
+        "empty": worker_empty,
     }[args.worker]()
     print(json.dumps(figures or {}))
 
@@ -346,7 +437,7 @@ def worker_generate(generator_name: str, concurrency: int) -> dict:
 
     started, started_cpu = time.perf_counter(), time.process_time()
     summary = notifications_generate(
-        date=DATE, generator=generator_for(generator_name), concurrency=concurrency
+        date=DATE, now=DATE_NOW, generator=generator_for(generator_name), concurrency=concurrency
     )
     seconds = time.perf_counter() - started
     return {
@@ -404,6 +495,161 @@ def worker_raw() -> dict:
 
         timed("sqlite3 executemany", executemany)
     return {"rows": len(rows), "methods": methods, "cpu": cpu}
+
+
+def local_zones() -> list[str]:
+    """``LOCAL_ZONES`` IANA names, spread over the alphabet (and so over the world's offsets)."""
+    import zoneinfo
+
+    names = sorted(zoneinfo.available_timezones() - {"Factory", "localtime"})
+    step = len(names) / LOCAL_ZONES
+    return [names[int(index * step)] for index in range(LOCAL_ZONES)]
+
+
+def worker_local_users(count: int) -> None:
+    """``count`` users, user n in zone n % 400 and send time (n // 400) % 4: every group full."""
+    from django.db import connection, transaction
+
+    zones = local_zones()
+    columns = ", ".join(LOCAL_USER_COLUMNS)
+
+    def rows():
+        for number, row in enumerate(users_rows(count)):
+            yield (
+                *row[:9],
+                zones[number % LOCAL_ZONES],
+                row[10],
+                LOCAL_SEND_TIMES[(number // LOCAL_ZONES) % len(LOCAL_SEND_TIMES)] + ":00",
+            )
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor
+        if connection.vendor == "postgresql":
+            with raw.copy(f"COPY accounts_user ({columns}) FROM STDIN") as copy:
+                for row in rows():
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(LOCAL_USER_COLUMNS))
+            raw.executemany(f"INSERT INTO accounts_user ({columns}) VALUES ({marks})", rows())
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def worker_plan() -> dict:
+    """The plan at ``HORIZON_NOW``: its time and its queries (a warm-up run first)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from outbox.planning import generation_plan, send_groups
+
+    generation_plan(now=HORIZON_NOW)
+    started = time.perf_counter()
+    with CaptureQueriesContext(connection) as queries:
+        plan = generation_plan(now=HORIZON_NOW)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "queries": len(queries.captured_queries),
+        "groups": len(send_groups()),
+        "windows": len(plan.windows),
+        "in_scope": plan.users,
+    }
+
+
+def worker_local_generate(*, previous: bool, date: str | None) -> dict:
+    from outbox.generation import notifications_generate
+    from outbox.generators import OfflineGenerator
+
+    started = time.perf_counter()
+    if previous:
+        created, existing = previous_path_generate(date=DATE)
+    else:
+        summary = notifications_generate(
+            date=datetime.date.fromisoformat(date) if date else None,
+            now=DATE_NOW if date else HORIZON_NOW,
+            generator=OfflineGenerator(),
+            concurrency=1,
+        )
+        created, existing = summary.created, summary.existing
+    return {
+        "rows": created,
+        "existing": existing,
+        "seconds": time.perf_counter() - started,
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def previous_path_generate(*, date: datetime.date) -> tuple[int, int]:
+    """Generation as it was before local time: every user in key order, one date, no window.
+
+    Re-created here as the baseline (the same chunks, the same query of present
+    rows, the same generator and the same insert), with the send time the model's
+    default (now) as it then was.
+    """
+    from django.utils import timezone
+
+    from accounts.models import User
+    from outbox.categories import category_for
+    from outbox.generation import CHUNK_SIZE, NewRow, _rows_insert
+    from outbox.generators import OfflineGenerator, WriteRequest
+    from outbox.generators.profile import PROFILE_FIELDS, UserProfile
+    from outbox.models import DailyNotification
+    from outbox.window import Window
+
+    generator = OfflineGenerator()
+    window = Window(date=date, send_at=timezone.now(), expires_at=None)
+    created = existing = 0
+    last_pk = None
+    while True:
+        users = User.objects.order_by("pk")
+        if last_pk is not None:
+            users = users.filter(pk__gt=last_pk)
+        chunk = [UserProfile(*values) for values in users.values_list(*PROFILE_FIELDS)[:CHUNK_SIZE]]
+        if not chunk:
+            return created, existing
+        upto = chunk[-1].user_id
+        keys = User.objects.filter(pk__lte=upto)
+        if last_pk is not None:
+            keys = keys.filter(pk__gt=last_pk)
+        have_row = set(
+            DailyNotification.objects.filter(date=date, user__in=keys.values("pk"))
+            .order_by()
+            .values_list("user_id", flat=True)
+        )
+        last_pk = upto
+        requests = [
+            WriteRequest(
+                user=user,
+                category=category_for(rotation_slot=user.rotation_slot, date=date),
+                date=date,
+            )
+            for user in chunk
+            if user.user_id not in have_row
+        ]
+        rows = [
+            NewRow(
+                id=uuid.uuid4(),
+                user_id=request.user.user_id,
+                category=request.category,
+                title=text.title,
+                body=text.body,
+                generated_by=text.generated_by,
+            )
+            for request, text in generator.write_many(requests=requests)
+        ]
+        inserted = _rows_insert(rows=rows, window=window, written_at=timezone.now())
+        created += len(inserted)
+        existing += len(chunk) - len(inserted)
+
+
+def worker_empty() -> None:
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM outbox_dailynotification")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE outbox_dailynotification")
 
 
 # --- the fake OpenAI API ----------------------------------------------------

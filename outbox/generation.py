@@ -1,13 +1,27 @@
-"""Generation for a date: write the DailyNotification rows that are missing, once per user.
+"""Generation: write the DailyNotification rows that are due and missing, once per user and date.
 
-Users are read a chunk at a time in key order (keyset pagination: memory stays flat
-however many there are); one query a chunk finds who already has a row, and only
-the others are written, so a re-run asks the model nothing. Rows go in with one
-``INSERT ... ON CONFLICT DO NOTHING`` a chunk, sent directly rather than through
-``bulk_create``, which prepares every value through the ORM and dominated the run's
-time (``bench/generate.py`` measures it): the unique constraint keeps the first row
-when another run got there too. A run can be bounded in time (``max_seconds``) so
-a scheduled task ends before its worker's timeout and leaves the rest to the next.
+A run plans first (``outbox.planning``): the (zone, send time) groups and each
+group's window, computed once per group. Then it walks each group's users by
+keyset, a chunk at a time (``outbox.group_walk``; memory stays flat however many
+there are): one query a chunk tells who already has the window's row, one more
+reads the profiles of the others with yesterday's category (for the rotation), so
+a re-run asks the model nothing. The users to write for are queued across groups
+and written a chunk at a time: one call of the generator and one ``INSERT ... ON
+CONFLICT DO NOTHING``, sent directly rather than through ``bulk_create``, which
+prepares every value through the ORM and dominated the run's time
+(``bench/generate.py`` measures it); the unique constraint keeps the first row
+when another run got there too. Each row carries its window: ``date`` (the user's
+local date), ``send_at`` and ``expires_at``.
+
+Nobody misses a day when the model is down: a user the model could not serve (the
+text came back as fallback) keeps that offline text only once their ``send_at`` is
+within ``OPENAI_FALLBACK_MINUTES`` (or past); the others get no row and are left
+for the next run, which asks again. Once the generator reports an outage (its
+breaker opened, or it refused the run outright) nothing more is asked of it:
+users at their deadline get offline text directly, the others are counted as left.
+
+A run can be bounded in time (``max_seconds``) so a scheduled task ends before its
+worker's timeout and leaves the rest to the next.
 """
 
 from __future__ import annotations
@@ -16,19 +30,29 @@ import datetime
 import logging
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
-from accounts.models import User
 from core.db import insert_ignore_sql
 from core.logs import log_action
 from core.progress import ProgressCallback
 from outbox.categories import category_for
-from outbox.generators.base import FALLBACK_GENERATED_BY, NotificationGenerator, WriteRequest
-from outbox.generators.profile import PROFILE_FIELDS, UserProfile
+from outbox.generators.base import (
+    FALLBACK_GENERATED_BY,
+    GeneratedText,
+    GeneratorUnavailable,
+    NotificationGenerator,
+    WriteRequest,
+)
+from outbox.generators.offline import OfflineGenerator
+from outbox.group_walk import users_after, users_without_a_row
 from outbox.models import DailyNotification
+from outbox.planning import GenerationPlan, PlannedWindow, SendGroup, generation_plan
+from outbox.window import Window
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +64,12 @@ PROGRESS_INTERVAL_SECONDS = 0.2
 class GenerationSummary:
     """What a run did: rows it inserted, users that already had one, inserted rows that fell back.
 
-    ``complete`` is False when the run stopped at its time limit with users left to do.
+    ``complete`` is False when the run stopped at its time limit with users left to
+    do. ``left`` counts users in scope the model could not serve, not yet at their
+    fallback deadline: no row, the next run asks again (``outage`` says why).
+    ``disabled`` users get nothing; ``closed`` ones (``--date`` only) had their window
+    close already; ``muted`` ones muted every category; ``unknown_zone`` ones have a
+    timezone no zone file knows.
     """
 
     created: int
@@ -48,96 +77,59 @@ class GenerationSummary:
     fallback: int
     elapsed_seconds: float
     complete: bool
+    disabled: int = 0
+    closed: int = 0
+    left: int = 0
+    muted: int = 0
+    unknown_zone: int = 0
+    outage: str | None = None
 
 
 def notifications_generate(
     *,
-    date: datetime.date,
     generator: NotificationGenerator,
     concurrency: int,
+    date: datetime.date | None = None,
+    now: datetime.datetime | None = None,
     limit: int | None = None,
     on_progress: ProgressCallback | None = None,
     chunk_size: int = CHUNK_SIZE,
     max_seconds: float | None = None,
 ) -> GenerationSummary:
-    """Write the missing notifications of ``date`` for the first ``limit`` users (all by default).
+    """Write the missing notifications in scope at ``now`` (default: the clock) for the first ``limit``.
 
-    Safe to re-run and to run twice at once: each user ends with exactly one row.
-    ``on_progress(done, total)`` is called as users are processed. With
-    ``max_seconds``, no chunk is started once that many seconds have passed and
-    the run has asked the generator for something (so every run makes progress);
-    the summary's ``complete`` says whether every user was reached.
+    In scope without ``date``: each enabled user's local today and tomorrow whose
+    window opens within ``NOTIFICATIONS_GENERATE_AHEAD_HOURS`` and is still open.
+    With ``date``: that local date for every enabled user whose window for it has
+    not closed. Safe to re-run and to run twice at once: each user ends with at most
+    one row per date. ``on_progress(done, total)`` is called as users are processed.
+    With ``max_seconds``, no chunk is started once that many seconds have passed and
+    the run has asked the generator for something (so every run makes progress).
+    ``now`` is for simulations and tests: it fixes the plan, the fallback deadline
+    and the rows' ``created_at``.
     """
-    started = time.monotonic()
-    deadline = None if max_seconds is None else started + max_seconds
-    total = User.objects.count()
-    if limit is not None:
-        total = min(total, limit)
-    created = existing = fallback = done = asked = 0
-    last_pk: str | None = None
-    last_report = 0.0
-    complete = True
-    if on_progress:
-        on_progress(0, total)
-    while done < total:
-        # Only once this run has written text: users who already have a row cost
-        # a query a chunk, so a continuation always gets past them to new work.
-        if deadline is not None and asked and time.monotonic() >= deadline:
-            complete = False
-            break
-        chunk = _users_after(after=last_pk, count=min(chunk_size, total - done))
-        if not chunk:
-            break  # users were deleted since counting
-        have_row = _users_with_a_row(date=date, after=last_pk, upto=chunk[-1].user_id)
-        last_pk = chunk[-1].user_id
-        requests = [
-            WriteRequest(
-                user=user,
-                category=category_for(rotation_slot=user.rotation_slot, date=date),
-                date=date,
-            )
-            for user in chunk
-            if user.user_id not in have_row
-        ]
-        asked += len(requests)
-        rows: list[NewRow] = []
-        for request, text in generator.write_many(requests=requests, concurrency=concurrency):
-            rows.append(
-                NewRow(
-                    id=uuid.uuid4(),
-                    user_id=request.user.user_id,
-                    category=request.category,
-                    title=text.title,
-                    body=text.body,
-                    generated_by=text.generated_by,
-                )
-            )
-            now = time.monotonic()
-            if on_progress and now - last_report >= PROGRESS_INTERVAL_SECONDS:
-                last_report = now
-                on_progress(done + len(chunk) - len(requests) + len(rows), total)
-        inserted = _rows_insert(rows=rows, date=date)
-        created += len(inserted)
-        fallback += sum(1 for row in inserted if row.generated_by == FALLBACK_GENERATED_BY)
-        existing += len(chunk) - len(inserted)
-        done += len(chunk)
-        if on_progress:
-            on_progress(done, total)
-    summary = GenerationSummary(
-        created=created,
-        existing=existing,
-        fallback=fallback,
-        elapsed_seconds=time.monotonic() - started,
-        complete=complete,
+    run = _Run(
+        generator=generator,
+        concurrency=concurrency,
+        clock=(lambda: now) if now is not None else timezone.now,
+        limit=limit,
+        on_progress=on_progress,
+        chunk_size=chunk_size,
+        max_seconds=max_seconds,
     )
+    plan = generation_plan(now=run.clock(), date=date)
+    summary = run.plan_generate(plan)
     log_action(
         logger,
         "outbox.generation_done",
-        date=date.isoformat(),
+        date=date.isoformat() if date else "horizon",
         generator=generator.name,
         created=summary.created,
         existing=summary.existing,
         fallback=summary.fallback,
+        disabled=summary.disabled,
+        closed=summary.closed,
+        left=summary.left,
         seconds=f"{summary.elapsed_seconds:.1f}",
         complete=summary.complete,
     )
@@ -146,7 +138,7 @@ def notifications_generate(
 
 @dataclass(frozen=True, slots=True)
 class NewRow:
-    """The per-user values of a notification about to be inserted; the rest are model defaults."""
+    """The values of a notification about to be inserted; the rest are model defaults."""
 
     id: uuid.UUID
     user_id: str
@@ -154,33 +146,209 @@ class NewRow:
     title: str
     body: str
     generated_by: str
+    window: Window
 
 
-def _users_after(*, after: str | None, count: int) -> list[UserProfile]:
-    """The profiles of the next ``count`` users in key order after ``after`` (keyset pagination)."""
-    users = User.objects.order_by("pk")
-    if after is not None:
-        users = users.filter(pk__gt=after)
-    return [UserProfile(*values) for values in users.values_list(*PROFILE_FIELDS)[:count]]
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A user to write for: the request, its window, and whether fallback text may be kept."""
+
+    request: WriteRequest
+    window: Window
+    at_deadline: bool
 
 
-def _users_with_a_row(*, date: datetime.date, after: str | None, upto: str) -> set[str]:
-    """Users with a key in (``after``, ``upto``] who have a notification for ``date``.
+class _Run:
+    """One run's walk over its plan, and its counts.
 
-    The keys are given as a subquery rather than a list of a chunk's thousands of
-    keys: the database probes the unique (user, date) index once per user, and
-    nothing is prepared per key in Python.
+    Users to write for are queued across groups and written a chunk at a time (one
+    call of the generator, one insert), so a thousand small groups cost a thousand
+    reads but not a thousand inserts and transactions.
     """
-    users = User.objects.filter(pk__lte=upto)
-    if after is not None:
-        users = users.filter(pk__gt=after)
-    # No ordering: the model's default one would make the database sort for nothing.
-    rows = DailyNotification.objects.filter(date=date, user__in=users.values("pk")).order_by()
-    return set(rows.values_list("user_id", flat=True))
+
+    def __init__(
+        self,
+        *,
+        generator: NotificationGenerator,
+        concurrency: int,
+        clock: Callable[[], datetime.datetime],
+        limit: int | None,
+        on_progress: ProgressCallback | None,
+        chunk_size: int,
+        max_seconds: float | None,
+    ) -> None:
+        self.generator = generator
+        self.concurrency = concurrency
+        self.clock = clock
+        self.limit = limit
+        self.on_progress = on_progress
+        self.chunk_size = chunk_size
+        self.started = time.monotonic()
+        self.deadline = None if max_seconds is None else self.started + max_seconds
+        self.fallback_minutes = datetime.timedelta(minutes=settings.OPENAI_FALLBACK_MINUTES)
+        self.fallback_writer = OfflineGenerator(generated_by=FALLBACK_GENERATED_BY)
+        self.outage: str | None = None
+        self.queue: list[_Queued] = []
+        self.created = self.existing = self.fallback = self.left = self.muted = 0
+        # Users read, users read but not yet written (queued or being written), text asked for.
+        self.walked = self.unwritten = self.asked = self.total = 0
+        self.last_report = 0.0
+
+    def plan_generate(self, plan: GenerationPlan) -> GenerationSummary:
+        self.total = plan.users if self.limit is None else min(plan.users, self.limit)
+        self._progress(force=True)
+        complete = True
+        for planned in plan.windows:
+            if not self._window_walk(planned):
+                complete = False
+                break
+            if self.limit is not None and self.walked >= self.limit:
+                break
+        self._flush()
+        self._progress(force=True)
+        return GenerationSummary(
+            created=self.created,
+            existing=self.existing,
+            fallback=self.fallback,
+            elapsed_seconds=time.monotonic() - self.started,
+            complete=complete,
+            disabled=plan.disabled,
+            closed=plan.closed,
+            left=self.left,
+            muted=self.muted,
+            unknown_zone=plan.unknown_zone,
+            outage=self.outage or (self.left and "the model could not serve them") or None,
+        )
+
+    def _window_walk(self, planned: PlannedWindow) -> bool:
+        """Walk one group's users for one window; False if the time bound stopped the run."""
+        group, window = planned.group, planned.window
+        last_pk: str | None = None
+        while self.limit is None or self.walked < self.limit:
+            count = self.chunk_size
+            if self.limit is not None:
+                count = min(count, self.limit - self.walked)
+            chunk = users_after(group=group, date=window.date, after=last_pk, count=count)
+            if not chunk:
+                return True
+            # Only once this run has text to write or written: users who already have a
+            # row cost a query a chunk, so a continuation always gets past them to new
+            # work. Checked once the next chunk is known to exist, so "complete" is exact.
+            if (
+                self.deadline is not None
+                and (self.asked or self.queue)
+                and time.monotonic() >= self.deadline
+            ):
+                return False
+            upto = chunk[-1][0]
+            missing = sum(1 for _, has_row in chunk if not has_row)
+            self.existing += len(chunk) - missing
+            self.walked += len(chunk)
+            if missing:
+                self._missing_queue(
+                    group=group, window=window, after=last_pk, upto=upto, missing=missing
+                )
+            if len(self.queue) >= self.chunk_size:
+                self._flush()
+            self._progress()
+            if len(chunk) < count:
+                return True  # the group's last chunk: no need to ask for an empty one
+            last_pk = upto
+        return True
+
+    def _missing_queue(
+        self, *, group: SendGroup, window: Window, after: str | None, upto: str, missing: int
+    ) -> None:
+        """Queue the users of the chunk (``after``, ``upto``] still without a row (``missing`` were)."""
+        at_deadline = window.send_at <= self.clock() + self.fallback_minutes
+        if self.outage is not None and not at_deadline:
+            # Nothing to ask and nothing to write yet: no need to read their profiles.
+            self.left += missing
+            return
+        users = users_without_a_row(group=group, date=window.date, after=after, upto=upto)
+        # Users who got a row from another run since the chunk was read.
+        self.existing += missing - len(users)
+        for user, muted, yesterday in users:
+            category = category_for(
+                rotation_slot=user.rotation_slot, date=window.date, muted=muted, yesterday=yesterday
+            )
+            if category is None:
+                self.muted += 1
+                continue
+            request = WriteRequest(user=user, category=category, date=window.date)
+            self.queue.append(_Queued(request=request, window=window, at_deadline=at_deadline))
+            self.unwritten += 1
+
+    def _flush(self) -> None:
+        """Write the queued users' text and rows: one call of the generator, one insert."""
+        queue, self.queue = self.queue, []
+        if not queue:
+            return
+        queued = {id(item.request): item for item in queue}
+        rows: list[NewRow] = []
+        for request, text in self._texts([item.request for item in queue]):
+            item = queued[id(request)]
+            if text.generated_by == FALLBACK_GENERATED_BY and not item.at_deadline:
+                self.left += 1  # the model could not serve them; there is time to ask again
+            else:
+                rows.append(_new_row(request, text, item.window))
+            self.unwritten -= 1
+            self._progress()
+        if self.outage is None:
+            self.outage = self.generator.outage()
+        inserted = _rows_insert(rows=rows, written_at=self.clock())
+        self.created += len(inserted)
+        self.fallback += sum(1 for row in inserted if row.generated_by == FALLBACK_GENERATED_BY)
+        # Rows another run inserted between the read and the insert.
+        self.existing += len(rows) - len(inserted)
+
+    def _texts(self, requests: list[WriteRequest]) -> Iterator[tuple[WriteRequest, GeneratedText]]:
+        """Each request with its text: from the generator, or offline once it is out of service.
+
+        When the generator refuses the run (``GeneratorUnavailable``), the requests it
+        had not answered get offline fallback text: generation keeps it for users at
+        their deadline only, like any fallback.
+        """
+        self.asked += len(requests)
+        if self.outage is not None:
+            yield from self.fallback_writer.write_many(requests=requests)
+            return
+        answered: set[int] = set()
+        try:
+            for request, text in self.generator.write_many(
+                requests=requests, concurrency=self.concurrency
+            ):
+                answered.add(id(request))
+                yield request, text
+        except GeneratorUnavailable as error:
+            self.outage = str(error)
+            log_action(logger, "outbox.generation_unavailable", self.outage, level=logging.ERROR)
+            rest = [request for request in requests if id(request) not in answered]
+            yield from self.fallback_writer.write_many(requests=rest)
+
+    def _progress(self, *, force: bool = False) -> None:
+        if not self.on_progress:
+            return
+        now = time.monotonic()
+        if force or now - self.last_report >= PROGRESS_INTERVAL_SECONDS:
+            self.last_report = now
+            self.on_progress(min(self.walked - self.unwritten, self.total), self.total)
 
 
-def _rows_insert(*, rows: list[NewRow], date: datetime.date) -> list[NewRow]:
-    """Insert ``rows`` for ``date`` in one statement, skipping users who have a row by now.
+def _new_row(request: WriteRequest, text: GeneratedText, window: Window) -> NewRow:
+    return NewRow(
+        id=uuid.uuid4(),
+        user_id=request.user.user_id,
+        category=request.category,
+        title=text.title,
+        body=text.body,
+        generated_by=text.generated_by,
+        window=window,
+    )
+
+
+def _rows_insert(*, rows: list[NewRow], written_at: datetime.datetime) -> list[NewRow]:
+    """Insert ``rows`` in one statement, skipping users who have a row for the date by now.
 
     Returns the rows that went in. Usually that is all of them, which the row count
     says; when another run got some users first, the rows that went in are those
@@ -193,15 +361,29 @@ def _rows_insert(*, rows: list[NewRow], date: datetime.date) -> list[NewRow]:
     meta = DailyNotification._meta
     fields = meta.concrete_fields
     column = {field.attname: index for index, field in enumerate(fields)}
-    now = timezone.now()
-    # One template row gives every column its model default, prepared once per chunk.
-    template = DailyNotification(date=date, created_at=now, updated_at=now)
+    window_columns = [column["date"], column["send_at"], column["expires_at"]]
+    # One template row gives every column its model default, prepared once per insert;
+    # each window's three values are prepared once per window.
+    template = DailyNotification(created_at=written_at, updated_at=written_at)
     defaults = [
         field.get_db_prep_save(getattr(template, field.attname), connection) for field in fields
     ]
+    prepared: dict[Window, list] = {}
     params = []
     for row in rows:
+        window_values = prepared.get(row.window)
+        if window_values is None:
+            window_values = prepared[row.window] = [
+                fields[index].get_db_prep_save(value, connection)
+                for index, value in zip(
+                    window_columns,
+                    (row.window.date, row.window.send_at, row.window.expires_at),
+                    strict=True,
+                )
+            ]
         values = defaults.copy()
+        for index, value in zip(window_columns, window_values, strict=True):
+            values[index] = value
         values[column["id"]] = meta.pk.get_db_prep_save(row.id, connection)
         values[column["user_id"]] = row.user_id
         values[column["category"]] = row.category

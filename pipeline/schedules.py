@@ -1,19 +1,21 @@
 """The pipeline's django-q2 schedules, defined in code and applied idempotently by name.
 
-Two schedules: generate today's notifications once a day at ``PIPELINE_GENERATE_AT``
-(local time in ``TIME_ZONE``) and deliver what is due every minute. ``schedules_apply``
-may run on every deploy: it finds each schedule by its unique name and updates it in
-place, so schedules never pile up, and it only moves a schedule's next run when the
-wanted time of day changed, so a re-deploy at 06:00:30 does not skip the run that is due.
-Schedules still naming a task's old dotted path (``LEGACY_TASKS``) move to the new one:
-the two above and any pending generate retry, each found by its name.
+Two schedules: generate every ``PIPELINE_GENERATE_EVERY_MINUTES`` (each run works
+out from the clock which users' local send time is near) and deliver what is due
+every minute. ``schedules_apply`` may run on every deploy: it finds each schedule by
+its unique name and updates it in place, so schedules never pile up; it only moves
+a schedule's next run when its interval changed (or it had none), so a re-deploy
+does not skip the run that is due. Older deploys' leftovers are migrated by name:
+the once-a-day generate becomes the interval one, schedules still naming a task's
+old dotted path (``LEGACY_TASKS``) move to the new one, and the one-off generate
+retries an older release scheduled after a failure are removed (the interval
+schedule is the retry now).
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
-import zoneinfo
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -22,96 +24,56 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from core.logs import log_action
-from pipeline.tasks import DELIVER_TASK, GENERATE_TASK, LEGACY_TASKS, RETRY_SCHEDULE_PREFIX
+from pipeline.tasks import DELIVER_TASK, GENERATE_TASK
 
 logger = logging.getLogger(__name__)
 
 GENERATE_SCHEDULE = "pipeline: generate today's notifications"
 DELIVER_SCHEDULE = "pipeline: deliver due notifications"
-
-
-class ScheduleConfigError(ValueError):
-    """A scheduling setting that cannot be turned into a schedule (e.g. a bad time of day)."""
+# The one-off retries an older release scheduled after a failed generate, one per date.
+LEGACY_RETRY_PREFIX = "pipeline: retry generate "
 
 
 @dataclass(frozen=True, kw_only=True)
 class ScheduleResult:
-    """What ``schedules_apply`` did to one schedule: created, updated, unchanged or moved."""
+    """What ``schedules_apply`` did to one schedule: created, updated, unchanged or removed."""
 
     name: str
     outcome: str
-    next_run: datetime.datetime
-
-
-def generate_time_parse(text: str) -> datetime.time:
-    """``HH:MM`` (24-hour) as a time, or a ScheduleConfigError naming the setting."""
-    try:
-        hours, minutes = (int(part) for part in text.split(":"))
-        return datetime.time(hours, minutes)
-    except ValueError:
-        raise ScheduleConfigError(
-            f"PIPELINE_GENERATE_AT must be a time of day as HH:MM, got {text!r}"
-        ) from None
-
-
-def daily_next_run(
-    *, at: datetime.time, now: datetime.datetime, zone: datetime.tzinfo
-) -> datetime.datetime:
-    """The next instant after ``now`` that reads ``at`` on a wall clock in ``zone``."""
-    local_now = now.astimezone(zone)
-    candidate = datetime.datetime.combine(local_now.date(), at, tzinfo=zone)
-    if candidate <= local_now:
-        candidate = datetime.datetime.combine(
-            local_now.date() + datetime.timedelta(days=1), at, tzinfo=zone
-        )
-    # Normalise through UTC so a wall time that does not exist (a DST gap) lands on a real instant.
-    return candidate.astimezone(datetime.UTC)
+    next_run: datetime.datetime | None
 
 
 @dataclass(frozen=True, kw_only=True)
 class ScheduleSpec:
-    """One schedule as the code wants it; ``first_run`` is used when it is new or its time moved."""
+    """One schedule as the code wants it: a task every ``minutes`` minutes."""
 
     name: str
     func: str
-    schedule_type: str
-    minutes: int | None
-    first_run: datetime.datetime
-    # For a daily schedule, the wall-clock time its next run must keep, read in ``zone``.
-    time_of_day: datetime.time | None = None
-    zone: datetime.tzinfo = datetime.UTC
+    minutes: int
 
-    def keeps(self, next_run: datetime.datetime | None) -> bool:
-        """Whether a stored next run still fits this spec (so re-applying must not move it)."""
-        if next_run is None:
-            return False
-        if self.time_of_day is None:
-            return True
-        local = next_run.astimezone(self.zone).time().replace(second=0, microsecond=0)
-        return local == self.time_of_day
+    def keeps(self, current: Schedule, *, now: datetime.datetime) -> bool:
+        """Whether ``current``'s next run still fits (so re-applying must not move it).
+
+        A schedule of another type or interval (the old daily generate, say) starts
+        over now; one whose next run is due within its interval keeps it.
+        """
+        return (
+            current.schedule_type == Schedule.MINUTES
+            and current.minutes == self.minutes
+            and current.next_run is not None
+            and current.next_run <= now + datetime.timedelta(minutes=self.minutes)
+        )
 
 
-def schedules_wanted(*, now: datetime.datetime) -> list[ScheduleSpec]:
+def schedules_wanted() -> list[ScheduleSpec]:
     """The pipeline's schedules from the current settings (read at call time)."""
-    zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
-    at = generate_time_parse(settings.PIPELINE_GENERATE_AT)
     return [
         ScheduleSpec(
             name=GENERATE_SCHEDULE,
             func=GENERATE_TASK,
-            schedule_type=Schedule.DAILY,
-            minutes=None,
-            first_run=daily_next_run(at=at, now=now, zone=zone),
-            time_of_day=at,
-            zone=zone,
+            minutes=settings.PIPELINE_GENERATE_EVERY_MINUTES,
         ),
-        ScheduleSpec(
-            name=DELIVER_SCHEDULE,
-            func=DELIVER_TASK,
-            schedule_type=Schedule.MINUTES,
-            minutes=1,
-            first_run=now,
-        ),
+        ScheduleSpec(name=DELIVER_SCHEDULE, func=DELIVER_TASK, minutes=1),
     ]
 
 
@@ -119,13 +81,12 @@ def schedules_wanted(*, now: datetime.datetime) -> list[ScheduleSpec]:
 def schedules_apply(*, now: datetime.datetime | None = None) -> list[ScheduleResult]:
     """Create or update the pipeline's schedules by name; never creates a second copy.
 
-    The daily generate runs at ``settings.PIPELINE_GENERATE_AT`` in ``settings.TIME_ZONE``
-    (django-q2 keeps the wall-clock time across DST changes for DAILY schedules); deliver
-    runs every minute. Duplicates left by older deploys are removed, the oldest kept.
+    Duplicates left by older deploys are removed, the oldest kept; so are the
+    one-off generate retries of an older release.
     """
     now = now or timezone.now()
     results = []
-    for spec in schedules_wanted(now=now):
+    for spec in schedules_wanted():
         existing = list(Schedule.objects.select_for_update().filter(name=spec.name).order_by("id"))
         if len(existing) > 1:
             Schedule.objects.filter(pk__in=[s.pk for s in existing[1:]]).delete()
@@ -140,14 +101,14 @@ def schedules_apply(*, now: datetime.datetime | None = None) -> list[ScheduleRes
         current = existing[0] if existing else None
         fields = {
             "func": spec.func,
-            "schedule_type": spec.schedule_type,
+            "schedule_type": Schedule.MINUTES,
             "minutes": spec.minutes,
             "repeats": -1,
             "args": None,
             "kwargs": None,
         }
-        if current is None or not spec.keeps(current.next_run):
-            fields["next_run"] = spec.first_run
+        if current is None or not spec.keeps(current, now=now):
+            fields["next_run"] = now
         unchanged = current is not None and all(
             getattr(current, key) == value for key, value in fields.items()
         )
@@ -161,18 +122,25 @@ def schedules_apply(*, now: datetime.datetime | None = None) -> list[ScheduleRes
             next_run=schedule.next_run.isoformat(),
         )
         results.append(ScheduleResult(name=spec.name, outcome=outcome, next_run=schedule.next_run))
-    return results + _retries_move()
+    return results + _legacy_retries_remove()
 
 
-def _retries_move() -> list[ScheduleResult]:
-    """Point pending generate retries still naming an old task path at the new one."""
-    retries = Schedule.objects.select_for_update().filter(
-        name__startswith=RETRY_SCHEDULE_PREFIX, func__in=LEGACY_TASKS
+def _legacy_retries_remove() -> list[ScheduleResult]:
+    """Remove the pending one-off generate retries an older release left (any task path)."""
+    retries = list(
+        Schedule.objects.select_for_update()
+        .filter(name__startswith=LEGACY_RETRY_PREFIX, schedule_type=Schedule.ONCE)
+        .order_by("id")
     )
-    results = []
-    for retry in retries.order_by("id"):
-        retry.func = LEGACY_TASKS[retry.func]
-        retry.save(update_fields=["func"])
-        log_action(logger, "pipeline.schedule_moved", schedule=repr(retry.name), func=retry.func)
-        results.append(ScheduleResult(name=retry.name, outcome="moved", next_run=retry.next_run))
-    return results
+    for retry in retries:
+        log_action(
+            logger,
+            "pipeline.schedule_removed",
+            "the interval generate is the retry now",
+            schedule=repr(retry.name),
+        )
+    Schedule.objects.filter(pk__in=[retry.pk for retry in retries]).delete()
+    return [
+        ScheduleResult(name=retry.name, outcome="removed", next_run=retry.next_run)
+        for retry in retries
+    ]

@@ -4,8 +4,9 @@ Parsing the date, choosing the generator, applying the defaults and wording the
 summary line happen here once, so the command and the tasks cannot drift apart.
 A request that cannot work as given (a bad date, an unknown generator, an unusable
 delivery setting) is a ``StageConfigError``: running it again changes nothing.
-An outage (``GeneratorUnavailable``, a database error) is left to propagate, so
-each caller decides whether to retry.
+A generate run that leaves users for the next run (the model could not serve them
+and their send time is not near yet) says so in ``GenerateResult.left_line``; each
+caller decides what that means for its exit. A database error is left to propagate.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import threading
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.utils import timezone
 
 from core.progress import ProgressCallback
 from delivery.conf import DeliverySettingsError
@@ -32,21 +32,48 @@ class StageConfigError(Exception):
 
 @dataclass(frozen=True, kw_only=True)
 class GenerateResult:
-    """One generate run: the date, the generator's name and what the run did."""
+    """One generate run: the date asked for (None: the horizon), the generator and what it did."""
 
-    date: datetime.date
+    date: datetime.date | None
     generator_name: str
     summary: GenerationSummary
 
     @property
     def line(self) -> str:
-        """The summary line an operator reads (``created N, existing N, fallback N`` first)."""
+        """The summary line an operator reads: ``created N, existing N, fallback N`` first.
+
+        Then ``disabled N``, ``closed N`` with a date, and the other counts when not zero.
+        """
         summary = self.summary
+        counts = [
+            f"created {summary.created}",
+            f"existing {summary.existing}",
+            f"fallback {summary.fallback}",
+            f"disabled {summary.disabled}",
+        ]
+        if self.date is not None or summary.closed:
+            counts.append(f"closed {summary.closed}")
+        for name, value in (
+            ("left", summary.left),
+            ("all muted", summary.muted),
+            ("unknown zone", summary.unknown_zone),
+        ):
+            if value:
+                counts.append(f"{name} {value}")
+        scope = f"{self.date} " if self.date is not None else ""
         return (
-            f"{self.date} {self.generator_name}: created {summary.created}, "
-            f"existing {summary.existing}, fallback {summary.fallback} "
+            f"{scope}{self.generator_name}: {', '.join(counts)} "
             f"in {summary.elapsed_seconds:.1f}s" + ("" if summary.complete else INCOMPLETE_NOTE)
         )
+
+    @property
+    def left_line(self) -> str | None:
+        """One line saying how many users in scope have no row yet and why; None when none."""
+        summary = self.summary
+        if not summary.left:
+            return None
+        users = "user" if summary.left == 1 else "users"
+        return f"model unavailable ({summary.outage}): {summary.left} {users} left for the next run"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,10 +92,10 @@ class DeliverResult:
         )
 
 
-def generate_date_parse(text: str | None) -> datetime.date:
-    """``YYYY-MM-DD`` as a date; None is today in ``TIME_ZONE``, read when the run starts."""
+def generate_date_parse(text: str | None) -> datetime.date | None:
+    """``YYYY-MM-DD`` as a date; None stays None: the horizon, decided from the clock when the run starts."""
     if text is None:
-        return timezone.localdate()
+        return None
     try:
         return datetime.date.fromisoformat(text)
     except ValueError:
@@ -88,17 +115,17 @@ def generator_choose(name: str | None) -> NotificationGenerator:
 
 def generation_run(
     *,
-    date: datetime.date,
+    date: datetime.date | None,
     generator: NotificationGenerator,
     concurrency: int | None = None,
     limit: int | None = None,
     max_seconds: float | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> GenerateResult:
-    """Write the missing notifications of ``date``; concurrency defaults to ``OPENAI_CONCURRENCY``.
+    """Write the missing notifications in scope (``date``'s, or the horizon's with None).
 
-    ``GeneratorUnavailable`` propagates (the rows written before it stay): whether to
-    retry is the caller's decision.
+    Concurrency defaults to ``OPENAI_CONCURRENCY``. The model being down is not an
+    error here: the result counts the users left for the next run.
     """
     summary = notifications_generate(
         date=date,

@@ -295,7 +295,9 @@ NOTIFICATIONS_CONCURRENCY = env_int("NOTIFICATIONS_CONCURRENCY", 16, minimum=1)
 NOTIFICATIONS_BATCH_SIZE = env_int("NOTIFICATIONS_BATCH_SIZE", 500, minimum=1)
 
 # --- scheduling (django-q2 on the project's own database) -------------------
-PIPELINE_GENERATE_AT = env_str("PIPELINE_GENERATE_AT", "06:00")
+# Generate runs this often; each run writes the rows whose local send time is near.
+# OPENAI_FALLBACK_MINUTES should be at least this, so a fallback is never late.
+PIPELINE_GENERATE_EVERY_MINUTES = env_int("PIPELINE_GENERATE_EVERY_MINUTES", 15, minimum=1)
 PIPELINE_DELIVER_MAX_SECONDS = env_int("PIPELINE_DELIVER_MAX_SECONDS", 50, minimum=1)
 Q_CLUSTER = {
     "name": "notifications",

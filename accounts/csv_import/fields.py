@@ -11,16 +11,19 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
-from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
 from accounts.models import CSV_FIELDS, User
+from accounts.validators import known_zones
 
-# The column the header may add after the nine CSV fields.
+# The columns the header may add after the nine CSV fields, in any order; each is
+# optional, and an empty value means the default (the site's zone, the site's send time).
 TIMEZONE_COLUMN = "timezone"
-_ALL_COLUMNS = (*CSV_FIELDS, TIMEZONE_COLUMN)
+SEND_TIME_COLUMN = "send_time"
+OPTIONAL_COLUMNS = (TIMEZONE_COLUMN, SEND_TIME_COLUMN)
+_ALL_COLUMNS = (*CSV_FIELDS, *OPTIONAL_COLUMNS)
 _MODEL_FIELDS = {name: User._meta.get_field(name) for name in _ALL_COLUMNS}
 MAX_LENGTHS: dict[str, int] = {
     name: field.max_length for name, field in _MODEL_FIELDS.items() if field.max_length
@@ -29,6 +32,7 @@ MAX_LENGTHS: dict[str, int] = {
 _MAY_BE_EMPTY = frozenset(name for name, field in _MODEL_FIELDS.items() if field.blank)
 _SHORTEST_LIMIT = min(MAX_LENGTHS.values())
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIME = re.compile(r"[0-9]{2}:[0-9]{2}")
 _WHOLE = re.compile(r"[0-9]+")
 # Surrogate escapes: what ``errors="surrogateescape"`` makes of bytes that are not UTF-8.
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
@@ -70,23 +74,40 @@ _MEASURES = {name: _Measure.of(name) for name in ("height_cm", "weight_kg")}
 
 @dataclass(frozen=True)
 class Header:
-    """The file's columns, and the IANA names a timezone column may hold (read once)."""
+    """The file's columns, the user fields its rows fill, and the IANA names a zone may be.
+
+    ``columns`` is the file's order; ``fields`` the same names in ``_ALL_COLUMNS``
+    order, which is the order ``row_parse`` returns values in, whatever the file's.
+    """
 
     columns: tuple[str, ...]
+    fields: tuple[str, ...] = CSV_FIELDS
     zones: frozenset[str] = frozenset()
 
 
 def header_parse(fields: list[str]) -> Header:
-    """The columns the header names; raises ``RowInvalid`` when they are not the CSV's."""
-    if tuple(fields) == CSV_FIELDS:
-        return Header(columns=CSV_FIELDS)
-    if tuple(fields) == _ALL_COLUMNS:
-        return Header(columns=_ALL_COLUMNS, zones=frozenset(available_timezones()))
+    """The columns the header names; raises ``RowInvalid`` when they are not the CSV's.
+
+    The nine CSV fields come first, in order; then any of ``OPTIONAL_COLUMNS``,
+    each at most once, in any order. Any other column is refused here, once,
+    rather than being ignored row after row.
+    """
+    columns = tuple(fields)
+    extra = columns[len(CSV_FIELDS) :]
+    if columns[: len(CSV_FIELDS)] == CSV_FIELDS and (
+        set(extra) <= set(OPTIONAL_COLUMNS) and len(set(extra)) == len(extra)
+    ):
+        return Header(
+            columns=columns,
+            fields=tuple(name for name in _ALL_COLUMNS if name in columns),
+            zones=known_zones() if TIMEZONE_COLUMN in extra else frozenset(),
+        )
     if _NOT_UTF8.search("".join(fields)):
         raise RowInvalid("the header is not valid UTF-8 text")
     raise RowInvalid(
         f"the header must be {','.join(CSV_FIELDS)} "
-        f"(optionally ,{TIMEZONE_COLUMN}), got {','.join(fields)}"
+        f"(optionally followed by {' and '.join(OPTIONAL_COLUMNS)}, in any order), "
+        f"got {','.join(fields)}"
     )
 
 
@@ -119,9 +140,15 @@ def row_parse(fields: list[str], *, header: Header) -> tuple:
         activity,
         goals,
     )
-    if len(columns) > len(CSV_FIELDS):
-        return (*values, _timezone_parse(fields[9], zones=header.zones))
-    return values
+    if len(columns) == len(CSV_FIELDS):
+        return values
+    extra = dict(zip(columns[len(CSV_FIELDS) :], fields[len(CSV_FIELDS) :], strict=True))
+    parsed = {}
+    if TIMEZONE_COLUMN in extra:
+        parsed[TIMEZONE_COLUMN] = _timezone_parse(extra[TIMEZONE_COLUMN], zones=header.zones)
+    if SEND_TIME_COLUMN in extra:
+        parsed[SEND_TIME_COLUMN] = _send_time_parse(extra[SEND_TIME_COLUMN])
+    return (*values, *(parsed[name] for name in header.fields[len(CSV_FIELDS) :]))
 
 
 def _fields_check(fields: list[str], *, columns: tuple[str, ...]) -> None:
@@ -170,6 +197,18 @@ def _measure_parse(name: str, value: str) -> Decimal:
     if rounded != number:
         raise RowInvalid(f"{name} must have at most {measure.places}, got {value!r}")
     return rounded
+
+
+def _send_time_parse(value: str) -> datetime.time | None:
+    """``HH:MM`` (24-hour) as a time; empty is None (the site's ``NOTIFICATIONS_SEND_TIME``)."""
+    if not value:
+        return None
+    if _TIME.fullmatch(value):
+        try:
+            return datetime.time.fromisoformat(value)
+        except ValueError:
+            pass
+    raise RowInvalid(f"send_time must be a time of day as HH:MM, got {value!r}")
 
 
 def _timezone_parse(value: str, *, zones: frozenset[str]) -> str:

@@ -189,7 +189,7 @@ class _Load:
         if not chunk or (self.strict and self.report.skipped):
             return
         created, updated, unchanged = chunk_upsert(
-            chunk, columns=self.header.columns, first_number=self.users_counted
+            chunk, fields=self.header.fields, first_number=self.users_counted
         )
         self.users_counted += created
         self.report.created += created

@@ -11,36 +11,47 @@ from __future__ import annotations
 
 from django.db import connection
 
-from accounts.csv_import.fields import TIMEZONE_COLUMN
+from accounts.csv_import.fields import OPTIONAL_COLUMNS, SEND_TIME_COLUMN
 from accounts.models import CSV_FIELDS, ROTATION_SLOTS, User
 from core.db import executemany_prepared, upsert_sql
 
-_WRITTEN_COLUMNS = (*CSV_FIELDS, TIMEZONE_COLUMN, "rotation_slot")
+_WRITTEN_COLUMNS = (*CSV_FIELDS, *OPTIONAL_COLUMNS, "rotation_slot")
+# What a created user gets for an optional column the file does not have.
+_DEFAULTS = {"timezone": "", "send_time": None}
 
 
 def chunk_upsert(
-    rows: list[tuple], *, columns: tuple[str, ...], first_number: int
+    rows: list[tuple], *, fields: tuple[str, ...], first_number: int
 ) -> tuple[int, int, int]:
-    """Upsert rows of distinct ids; (created, updated, unchanged).
+    """Upsert rows of distinct ids, their values in ``fields`` order; (created, updated, unchanged).
 
     The created rows are numbered from ``first_number`` in file order; their
-    rotation slot is that number modulo the slots. An updated user keeps its slot.
+    rotation slot is that number modulo the slots. An updated user keeps its slot,
+    and the optional columns the file does not have.
     """
     existing = dict(
         (values[0], values)
         for values in User.objects.filter(user_id__in=[values[0] for values in rows]).values_list(
-            *columns
+            *fields
         )
     )
+    # Where each written column's value comes from: the row, or the default.
+    sources = [fields.index(name) if name in fields else None for name in _WRITTEN_COLUMNS[:-1]]
+    send_time = _WRITTEN_COLUMNS.index(SEND_TIME_COLUMN)
+    adapt_time = connection.ops.adapt_timefield_value
     created = updated = 0
     changed: list[tuple] = []
     for values in rows:
         old = existing.get(values[0])
         if old == values:
             continue
-        if len(columns) == len(CSV_FIELDS):
-            # New rows get the default timezone; existing rows keep theirs.
-            values = (*values, "")
+        written = [
+            _DEFAULTS[name] if source is None else values[source]
+            for name, source in zip(_WRITTEN_COLUMNS[:-1], sources, strict=True)
+        ]
+        # The raw driver, unlike the ORM, has no adapter for a time on SQLite.
+        written[send_time] = adapt_time(written[send_time])
+        values = tuple(written)
         if old is None:
             slot = (first_number + created) % ROTATION_SLOTS
             created += 1
@@ -50,19 +61,19 @@ def chunk_upsert(
             updated += 1
         changed.append((*values, slot))
     if changed:
-        _rows_upsert(changed, columns=columns)
+        _rows_upsert(changed, fields=fields)
     return created, updated, len(rows) - created - updated
 
 
-def _rows_upsert(rows: list[tuple], *, columns: tuple[str, ...]) -> None:
-    """Insert-or-update ``rows`` (the ten fields and the rotation slot each) in one executemany."""
-    # Only the file's columns are updated: without a timezone column, existing
-    # rows keep theirs, and the rotation slot (never a file column) is kept always.
+def _rows_upsert(rows: list[tuple], *, fields: tuple[str, ...]) -> None:
+    """Insert-or-update ``rows`` (every written column each) in one executemany."""
+    # Only the file's columns are updated: without a timezone or send_time column,
+    # existing rows keep theirs, and the rotation slot (never a file column) is kept always.
     sql = upsert_sql(
         connection=connection,
         table=User._meta.db_table,
         columns=_WRITTEN_COLUMNS,
         unique=_WRITTEN_COLUMNS[:1],
-        update=_WRITTEN_COLUMNS[1 : len(columns)],
+        update=fields[1:],
     )
     executemany_prepared(connection=connection, sql=sql, rows=rows)

@@ -42,7 +42,11 @@ class UnknownGenerator(GeneratorError, ValueError):
 
 
 class GeneratorUnavailable(GeneratorError):
-    """The generator's service refuses every request (bad key, unknown model): stop the run."""
+    """The generator's service refuses every request (bad key, unknown model, no quota).
+
+    Nobody can be served until the operator acts: generation asks it nothing more
+    in the run, and writes offline text only for the users at their fallback deadline.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +82,17 @@ class NotificationGenerator(ABC):
 
         The title is at most ``TITLE_MAX_CHARS`` and the body at most
         ``MESSAGE_MAX_CHARS`` characters, neither empty. Never raises for one
-        user's bad luck (a generator falls back instead); raises
-        ``GeneratorUnavailable`` only when no user can be served.
+        user's bad luck: the text is then offline text marked
+        ``FALLBACK_GENERATED_BY``, which generation keeps or drops by the user's
+        send time. Raises ``GeneratorUnavailable`` only when no user can be served.
         """
+
+    def outage(self) -> str | None:
+        """Why the generator has stopped asking its service (an outage), in one line; None while it asks.
+
+        Once set it stays set for the generator's life (one run): every later text is fallback.
+        """
+        return None
 
     def write_many(
         self, *, requests: Sequence[WriteRequest], concurrency: int = 1

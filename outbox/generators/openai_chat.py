@@ -5,9 +5,11 @@ client, each attempt bounded as a whole (``deadline.py``); the client retries
 timeouts, connection errors and 408/409/429/5xx itself, honouring ``Retry-After``.
 What still fails for one user,
 or comes back unusable (``output.py``), gets offline text marked
-``offline-fallback``, and the run goes on, unless the failures look like an outage
-(``breaker.py``) or no user can be served (a refused key, an exhausted quota): then
-the run stops with ``GeneratorUnavailable`` and a later run asks again.
+``offline-fallback`` (generation keeps it only for a user at their fallback
+deadline). When the failures look like an outage (``breaker.py``) no more requests
+are made for the run: every later user gets that offline text at once, and
+``outage()`` says why. When no user can be served (a refused key, an unknown model,
+an exhausted quota) it raises ``GeneratorUnavailable``.
 
 The profile reaches the model as data: the instructions are the system message,
 the profile a JSON object in the user message, each value cleaned and bounded,
@@ -137,13 +139,16 @@ class OpenAIGenerator(NotificationGenerator):
         )
         return text
 
+    def outage(self) -> str | None:
+        return self.breaker.reason
+
     def write_many(
         self, *, requests: Sequence[WriteRequest], concurrency: int = 1
     ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
-        """As the base class promises; a batch in which every user failed stops the run.
+        """As the base class promises; a batch in which every user failed opens the breaker.
 
         Unless a user of this run has been served, such a batch is an outage on a base
-        too small to reach the breaker's limits, and its fallback text would be permanent.
+        too small to reach the breaker's limits.
         """
         failed = 0
         for done, (request, text) in enumerate(self._write_each(requests, concurrency), start=1):
@@ -193,9 +198,10 @@ class OpenAIGenerator(NotificationGenerator):
                 runner.run(_workers_stopped(workers, client))
 
     async def _write_one(self, client: openai.AsyncOpenAI, request: WriteRequest) -> GeneratedText:
-        """One user's text: the model's, or offline fallback for this user's bad luck."""
-        self.breaker.check()
+        """One user's text: the model's, or offline fallback (bad luck, or the breaker open)."""
         user, category, date = request.user, request.category, request.date
+        if self.breaker.is_open:
+            return self.fallback.write(user=user, category=category, date=date)
         try:
             # The body goes as built: ``chat.completions.create`` would first walk it value by
             # value to transform typed parameters, costing more CPU than the rest of the request.

@@ -107,7 +107,7 @@ def test_load_users_failure_is_one_line_and_exit_status_1(manage_py, tmp_path):
     assert process.returncode == 1
     assert stderr.strip().splitlines() == [
         f"CommandError: {tmp_path / 'users.csv'}: line 1: the header must be {HEADER} "
-        "(optionally ,timezone), got id,name"
+        "(optionally followed by timezone and send_time, in any order), got id,name"
     ]
 
 

@@ -315,3 +315,134 @@ def test_a_quoted_field_after_a_space_keeps_its_commas(tmp_path):
         "a@example.com",
         "Weight Loss, Sleep",
     )
+
+
+# --- the optional timezone and send_time columns ------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra", ["timezone,send_time", "send_time,timezone", "send_time"], ids=str
+)
+def test_the_optional_columns_load_in_any_order(tmp_path, extra):
+    values = {"timezone": "Asia/Tokyo", "send_time": "07:30"}
+    row = ",".join(values[name] for name in extra.split(","))
+    path = csv_file(tmp_path, f"{ALICE},{row}", header=f"{HEADER},{extra}")
+
+    report = users_load_csv(path=path)
+
+    assert report.summary() == "created 1, updated 0, unchanged 0, skipped 0"
+    alice = User.objects.get(user_id="1")
+    assert alice.send_time == datetime.time(7, 30)
+    assert alice.timezone == ("Asia/Tokyo" if "timezone" in extra else "")
+
+
+def test_empty_optional_values_mean_the_defaults(tmp_path):
+    path = csv_file(tmp_path, ALICE + ",,", header=HEADER + ",send_time,timezone")
+
+    assert reasons(users_load_csv(path=path)) == []
+    alice = User.objects.get(user_id="1")
+    assert (alice.timezone, alice.send_time) == ("", None)
+
+
+@pytest.mark.parametrize("value", ["8:00", "08:00:00", "24:00", "08:60", "8am", "08h00", " "])
+def test_a_bad_send_time_is_a_row_error_with_its_line(tmp_path, value):
+    path = csv_file(
+        tmp_path,
+        ALICE + ",06:45",
+        f'{BOB},"{value}"',
+        header=HEADER + ",send_time",
+    )
+
+    report = users_load_csv(path=path)
+
+    if value.strip():
+        assert reasons(report) == [
+            f"line 3: send_time must be a time of day as HH:MM, got {value!r}"
+        ]
+        assert list(User.objects.values_list("user_id", flat=True)) == ["1"]
+    else:
+        # Blanks are stripped like every field's: an empty send time is the default.
+        assert reasons(report) == []
+
+
+def test_a_bad_zone_and_a_bad_time_are_reported_by_line(tmp_path):
+    path = csv_file(
+        tmp_path,
+        ALICE + ",Europe/Paris,09:00",
+        BOB + ",Mars/Olympus,09:00",
+        "3,C,c@example.com,2021-01-01,1,1,1,Low,x,Asia/Tokyo,9 o'clock",
+        "4,D,d@example.com,2021-01-01,1,1,1,Low,x,America/Lima,",
+        header=HEADER + ",timezone,send_time",
+    )
+
+    report = users_load_csv(path=path)
+
+    assert reasons(report) == [
+        "line 3: timezone must be an IANA zone name, got 'Mars/Olympus'",
+        'line 4: send_time must be a time of day as HH:MM, got "9 o\'clock"',
+    ]
+    assert dict(User.objects.values_list("user_id", "send_time")) == {
+        "1": datetime.time(9, 0),
+        "4": None,
+    }
+
+
+def test_a_changed_send_time_counts_as_updated_and_the_same_as_unchanged(tmp_path):
+    users_load_csv(
+        path=csv_file(tmp_path, ALICE + ",08:00", BOB + ",09:00", header=HEADER + ",send_time")
+    )
+
+    report = users_load_csv(
+        path=csv_file(tmp_path, ALICE + ",08:00", BOB + ",09:15", header=HEADER + ",send_time")
+    )
+
+    assert report.summary() == "created 0, updated 1, unchanged 1, skipped 0"
+    assert User.objects.get(user_id="2").send_time == datetime.time(9, 15)
+
+
+def test_without_a_send_time_column_an_existing_send_time_and_zone_are_kept(tmp_path):
+    user_create(user_id="1", timezone="Asia/Tokyo", send_time=datetime.time(6, 30))
+
+    report = users_load_csv(
+        path=csv_file(
+            tmp_path, ALICE.replace(",30,", ",31,") + ",Asia/Tokyo", header=HEADER + ",timezone"
+        )
+    )
+
+    assert report.summary() == "created 0, updated 1, unchanged 0, skipped 0"
+    alice = User.objects.get(user_id="1")
+    assert (alice.age, alice.timezone, alice.send_time) == (31, "Asia/Tokyo", datetime.time(6, 30))
+
+
+def test_a_file_without_the_optional_columns_leaves_them_unchanged_and_counts_unchanged(tmp_path):
+    user_create(user_id="1", **{"name": "Alice Smith", "email": "alice@example.com"})
+    users_load_csv(path=csv_file(tmp_path, ALICE))
+    User.objects.filter(user_id="1").update(send_time=datetime.time(7, 0), timezone="Asia/Tokyo")
+
+    report = users_load_csv(path=csv_file(tmp_path, ALICE))
+
+    assert report.summary() == "created 0, updated 0, unchanged 1, skipped 0"
+    assert User.objects.get(user_id="1").send_time == datetime.time(7, 0)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        HEADER + ",timezone,timezone",
+        HEADER + ",send_time,send_time",
+        HEADER + ",locale",
+        HEADER + ",timezone,send_time,locale",
+        "timezone," + HEADER,
+        HEADER.replace("name,email", "email,name") + ",timezone",
+    ],
+)
+def test_any_other_extra_column_is_a_header_error(tmp_path, header):
+    path = csv_file(tmp_path, ALICE + ",x", header=header)
+
+    with pytest.raises(
+        CsvImportError,
+        match=r"line 1: the header must be user_id,.*,health_goals \(optionally followed by "
+        r"timezone and send_time, in any order\), got ",
+    ):
+        users_load_csv(path=path)
+    assert not User.objects.exists()

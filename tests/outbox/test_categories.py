@@ -112,3 +112,100 @@ def test_users_with_any_ids_are_balanced_each_day(
     )
     counts = Counter(category_for(rotation_slot=slot, date=date) for _, slot in users)
     assert all(abs(counts[category] - count / 3) <= 0.01 * count for category in CATEGORIES)
+
+
+# --- muted categories ---------------------------------------------------------------
+
+mutes = st.sets(st.sampled_from(CATEGORIES))
+some_allowed = mutes.filter(lambda muted: len(muted) < len(CATEGORIES))
+
+
+@given(
+    slot=slots, date=dates, muted=some_allowed, yesterday=st.none() | st.sampled_from(CATEGORIES)
+)
+def test_a_muted_category_is_never_chosen(slot, date, muted, yesterday) -> None:
+    chosen = category_for(rotation_slot=slot, date=date, muted=muted, yesterday=yesterday)
+    assert chosen in CATEGORIES
+    assert chosen not in muted
+
+
+@given(slot=slots, date=dates, yesterday=st.none() | st.sampled_from(CATEGORIES))
+def test_with_everything_muted_there_is_no_category(slot, date, yesterday) -> None:
+    assert (
+        category_for(rotation_slot=slot, date=date, muted=set(CATEGORIES), yesterday=yesterday)
+        is None
+    )
+
+
+@given(slot=slots, date=dates, muted=some_allowed)
+def test_without_yesterday_the_allowed_ones_are_walked_in_order(slot, date, muted) -> None:
+    allowed = [category for category in CATEGORIES if category not in muted]
+    expected = allowed[(date.toordinal() + slot) % len(allowed)]
+    assert category_for(rotation_slot=slot, date=date, muted=muted) == expected
+
+
+@given(
+    slot=slots, date=dates, muted=some_allowed, yesterday=st.none() | st.sampled_from(CATEGORIES)
+)
+def test_the_choice_with_mutes_is_deterministic(slot, date, muted, yesterday) -> None:
+    choices = {
+        category_for(rotation_slot=slot, date=date, muted=order, yesterday=yesterday)
+        for order in (sorted(muted), sorted(muted, reverse=True), frozenset(muted))
+    }
+    assert len(choices) == 1
+
+
+@settings(max_examples=300)
+@given(
+    slot=slots,
+    start=dates,
+    # The mutes of each day: they may change from one day to the next.
+    daily_mutes=st.lists(mutes, min_size=2, max_size=30),
+)
+def test_no_category_two_days_running_while_two_are_allowed_even_as_mutes_change(
+    slot, start, daily_mutes
+) -> None:
+    yesterday = None
+    for offset, muted in enumerate(daily_mutes):
+        date = start + datetime.timedelta(days=offset)
+        today = category_for(rotation_slot=slot, date=date, muted=muted, yesterday=yesterday)
+        if len(CATEGORIES) - len(muted) >= 2:
+            assert today != yesterday
+        if len(CATEGORIES) - len(muted) == 1:
+            # One allowed: it is the only choice, every day.
+            assert today == next(c for c in CATEGORIES if c not in muted)
+        yesterday = today
+
+
+@given(slot=slots, start=dates, muted=some_allowed)
+def test_steady_mutes_walk_every_allowed_category_in_turn(slot, start, muted) -> None:
+    allowed = [category for category in CATEGORIES if category not in muted]
+    seen, yesterday = [], None
+    for offset in range(len(allowed)):
+        yesterday = category_for(
+            rotation_slot=slot,
+            date=start + datetime.timedelta(days=offset),
+            muted=muted,
+            yesterday=yesterday,
+        )
+        seen.append(yesterday)
+    assert sorted(seen) == sorted(allowed)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    count=st.integers(min_value=1000, max_value=20_000),
+    existing=st.integers(min_value=0, max_value=10**6),
+    date=dates,
+)
+def test_users_with_none_muted_are_balanced_with_yesterdays_rows(count, existing, date) -> None:
+    # Yesterday's row, as generation reads it, never moves a user with nothing muted.
+    counts = Counter(
+        category_for(
+            rotation_slot=slot,
+            date=date,
+            yesterday=category_for(rotation_slot=slot, date=date - datetime.timedelta(days=1)),
+        )
+        for slot in round_robin_slots(count, existing=existing)
+    )
+    assert all(abs(counts[category] - count / 3) <= 0.01 * count for category in CATEGORIES)

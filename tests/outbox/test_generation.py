@@ -26,6 +26,10 @@ from tests.factories import notification_create, user_build, users_create
 from tests.fake_openai import Reply
 
 DATE = datetime.date(2026, 11, 22)
+# The users are in UTC (TIME_ZONE) with the default 08:00 send time: at NEAR their
+# window is open and within the fallback deadline, at EARLY it opens hours later.
+NEAR = datetime.datetime(2026, 11, 22, 7, 45, tzinfo=datetime.UTC)
+EARLY = datetime.datetime(2026, 11, 22, 0, 0, tzinfo=datetime.UTC)
 
 pytestmark = pytest.mark.django_db
 
@@ -61,9 +65,15 @@ class RacingGenerator(CountingGenerator):
         yield from super().write_many(requests=requests, concurrency=concurrency)
 
 
-def generate(generator: NotificationGenerator | None = None, **options):
+def generate(
+    generator: NotificationGenerator | None = None,
+    *,
+    date: datetime.date | None = DATE,
+    now: datetime.datetime = NEAR,
+    **options,
+):
     return notifications_generate(
-        date=DATE, generator=generator or OfflineGenerator(), concurrency=4, **options
+        date=date, now=now, generator=generator or OfflineGenerator(), concurrency=4, **options
     )
 
 
@@ -82,6 +92,9 @@ def test_rows_are_pending_with_the_rotation_category() -> None:
     rows = {row.user_id: row for row in DailyNotification.objects.all()}
     for user in users:
         assert rows[user.pk].category == category_for(rotation_slot=user.rotation_slot, date=DATE)
+        assert rows[user.pk].send_at == datetime.datetime(2026, 11, 22, 8, tzinfo=datetime.UTC)
+        assert rows[user.pk].expires_at == datetime.datetime(2026, 11, 22, 21, tzinfo=datetime.UTC)
+        assert rows[user.pk].created_at == NEAR
         assert rows[user.pk].status == DailyNotification.Status.PENDING
         assert rows[user.pk].generated_by == "offline"
 
@@ -115,9 +128,7 @@ def test_only_users_without_a_row_are_generated() -> None:
 def test_another_date_is_generated_separately() -> None:
     users_create(2)
     generate()
-    summary = notifications_generate(
-        date=DATE + datetime.timedelta(days=1), generator=OfflineGenerator(), concurrency=1
-    )
+    summary = generate(date=DATE + datetime.timedelta(days=1))
     assert summary.created == 2
 
 
@@ -161,7 +172,8 @@ def test_a_row_inserted_meanwhile_by_another_run_counts_as_existing() -> None:
 
 def test_queries_do_not_grow_with_users(django_assert_max_num_queries) -> None:
     users_create(60)
-    # count, users chunk, rows present, insert, inserted ids (+ transaction bookkeeping)
+    # groups, disabled count; then a chunk: keys with their rows, profiles, insert
+    # (+ savepoint and release), and the empty next chunk
     with django_assert_max_num_queries(8):
         generate()
 
@@ -176,7 +188,9 @@ def test_openai_rerun_makes_no_model_calls(openai_settings, fake_openai) -> None
     assert len(fake_openai.requests) == 3
 
 
-def test_openai_failures_fall_back_and_the_run_completes(openai_settings, fake_openai) -> None:
+def test_openai_failures_at_the_deadline_fall_back_and_the_run_completes(
+    openai_settings, fake_openai
+) -> None:
     openai_settings.OPENAI_MAX_RETRIES = 0
     users_create(3)
     # One user served: the model is up, so the other two fall back rather than stop the run.

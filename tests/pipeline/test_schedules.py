@@ -1,23 +1,17 @@
-"""The django-q2 schedules: created once by name, updated when settings change, times in TIME_ZONE."""
+"""The django-q2 schedules: created once by name, updated when settings change, old ones migrated."""
 
 from __future__ import annotations
 
 import datetime
 import io
-import zoneinfo
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 from django.test import override_settings
 from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
-from pipeline.schedules import (
-    DELIVER_SCHEDULE,
-    GENERATE_SCHEDULE,
-    daily_next_run,
-    schedules_apply,
-)
+from pipeline.schedules import DELIVER_SCHEDULE, GENERATE_SCHEDULE, schedules_apply
 from pipeline.tasks import DELIVER_TASK, GENERATE_TASK
 
 pytestmark = pytest.mark.django_db
@@ -43,11 +37,15 @@ def test_second_run_reports_unchanged():
     assert setup_schedules().count("unchanged:") == 2
 
 
-def test_generate_is_daily_and_deliver_every_minute():
+def test_generate_every_15_minutes_and_deliver_every_minute():
     setup_schedules()
     generate = Schedule.objects.get(name=GENERATE_SCHEDULE)
     deliver = Schedule.objects.get(name=DELIVER_SCHEDULE)
-    assert (generate.schedule_type, generate.repeats) == (Schedule.DAILY, -1)
+    assert (generate.schedule_type, generate.minutes, generate.repeats) == (
+        Schedule.MINUTES,
+        15,
+        -1,
+    )
     assert (deliver.schedule_type, deliver.minutes, deliver.repeats) == (Schedule.MINUTES, 1, -1)
 
 
@@ -60,34 +58,49 @@ def test_schedule_functions_exist_and_take_no_baked_in_date():
         assert not schedule.intended_date_kwarg
 
 
-@override_settings(TIME_ZONE="Europe/Paris", PIPELINE_GENERATE_AT="06:00")
-def test_generate_next_run_is_the_local_time_in_time_zone():
+def test_a_new_schedule_runs_first_now():
     schedules_apply(now=NOW)
-    next_run = Schedule.objects.get(name=GENERATE_SCHEDULE).next_run
-    local = next_run.astimezone(zoneinfo.ZoneInfo("Europe/Paris"))
-    # 10:00 UTC is 11:00 in Paris, past 06:00: the next run is tomorrow 06:00 Paris (05:00 UTC).
-    assert (local.date(), local.time()) == (datetime.date(2026, 11, 23), datetime.time(6, 0))
-    assert next_run == datetime.datetime(2026, 11, 23, 5, 0, tzinfo=datetime.UTC)
+    assert Schedule.objects.get(name=GENERATE_SCHEDULE).next_run == NOW
 
 
-def test_changing_generate_time_updates_the_schedule_in_place():
-    with override_settings(PIPELINE_GENERATE_AT="06:00"):
+def test_changing_the_interval_updates_the_schedule_in_place():
+    with override_settings(PIPELINE_GENERATE_EVERY_MINUTES=15):
         schedules_apply(now=NOW)
-    with override_settings(PIPELINE_GENERATE_AT="07:30"):
-        results = schedules_apply(now=NOW)
-    generate = Schedule.objects.filter(name=GENERATE_SCHEDULE)
-    assert generate.count() == 1
-    assert generate.get().next_run == datetime.datetime(2026, 11, 23, 7, 30, tzinfo=datetime.UTC)
+    later = NOW + datetime.timedelta(minutes=3)
+    with override_settings(PIPELINE_GENERATE_EVERY_MINUTES=5):
+        results = schedules_apply(now=later)
+    [generate] = Schedule.objects.filter(name=GENERATE_SCHEDULE)
+    assert (generate.minutes, generate.next_run) == (5, later)
     assert {r.name: r.outcome for r in results}[GENERATE_SCHEDULE] == "updated"
 
 
-@override_settings(PIPELINE_GENERATE_AT="06:00")
 def test_reapplying_keeps_a_due_run_instead_of_skipping_it():
-    schedules_apply(now=datetime.datetime(2026, 11, 22, 5, 0, tzinfo=datetime.UTC))
-    # Re-deployed at 06:00:30, before the cluster picked up the 06:00 run.
-    schedules_apply(now=datetime.datetime(2026, 11, 22, 6, 0, 30, tzinfo=datetime.UTC))
-    next_run = Schedule.objects.get(name=GENERATE_SCHEDULE).next_run
-    assert next_run == datetime.datetime(2026, 11, 22, 6, 0, tzinfo=datetime.UTC)
+    schedules_apply(now=NOW)
+    Schedule.objects.filter(name=GENERATE_SCHEDULE).update(
+        next_run=NOW + datetime.timedelta(minutes=15)
+    )
+    # Re-deployed 7 minutes later: the run due in 8 minutes stays where it is.
+    results = schedules_apply(now=NOW + datetime.timedelta(minutes=7))
+    generate = Schedule.objects.get(name=GENERATE_SCHEDULE)
+    assert generate.next_run == NOW + datetime.timedelta(minutes=15)
+    assert {r.name: r.outcome for r in results}[GENERATE_SCHEDULE] == "unchanged"
+
+
+def test_the_daily_generate_of_an_older_release_becomes_the_interval_one():
+    tomorrow_six = datetime.datetime(2026, 11, 23, 6, 0, tzinfo=datetime.UTC)
+    Schedule.objects.create(
+        name=GENERATE_SCHEDULE,
+        func=GENERATE_TASK,
+        schedule_type=Schedule.DAILY,
+        repeats=-1,
+        next_run=tomorrow_six,
+    )
+    results = schedules_apply(now=NOW)
+    [generate] = Schedule.objects.filter(name=GENERATE_SCHEDULE)
+    assert (generate.schedule_type, generate.minutes) == (Schedule.MINUTES, 15)
+    # Not tomorrow at six: the interval schedule starts now.
+    assert generate.next_run == NOW
+    assert {r.name: r.outcome for r in results}[GENERATE_SCHEDULE] == "updated"
 
 
 def test_duplicates_from_older_deploys_are_removed():
@@ -114,47 +127,19 @@ def test_a_schedule_on_an_old_task_path_is_moved_not_duplicated(name, old_func, 
     assert f"updated: {name}" in output
 
 
-def test_a_pending_generate_retry_on_the_old_path_is_moved():
-    next_run = NOW + datetime.timedelta(minutes=15)
+@pytest.mark.parametrize(
+    "func", ["delivery.tasks.notifications_generate_today", GENERATE_TASK], ids=["old", "new"]
+)
+def test_a_pending_generate_retry_of_an_older_release_is_removed(func):
     Schedule.objects.create(
         name="pipeline: retry generate 2026-11-22",
-        func="delivery.tasks.notifications_generate_today",
+        func=func,
         args=repr(("2026-11-22",)),
         schedule_type=Schedule.ONCE,
         repeats=1,
-        next_run=next_run,
+        next_run=NOW + datetime.timedelta(minutes=15),
     )
     results = schedules_apply(now=NOW)
-    retry = Schedule.objects.get(name="pipeline: retry generate 2026-11-22")
-    assert (retry.func, retry.args, retry.next_run) == (GENERATE_TASK, "('2026-11-22',)", next_run)
-    assert {r.name: r.outcome for r in results}[retry.name] == "moved"
-    assert Schedule.objects.count() == 3
-
-
-@override_settings(PIPELINE_GENERATE_AT="six o'clock")
-def test_bad_generate_time_is_a_one_line_command_error():
-    with pytest.raises(CommandError, match="PIPELINE_GENERATE_AT must be a time of day as HH:MM"):
-        setup_schedules()
-    assert not Schedule.objects.exists()
-
-
-@pytest.mark.parametrize(
-    ("now", "zone", "expected"),
-    [
-        # Before today's time: today.
-        ("2026-11-22T04:00:00+00:00", "UTC", "2026-11-22T06:00:00+00:00"),
-        # Exactly at the time: tomorrow (the run at 'now' is the cluster's to pick up).
-        ("2026-11-22T06:00:00+00:00", "UTC", "2026-11-23T06:00:00+00:00"),
-        # Local date ahead of UTC: 20:00 UTC is already 09:00 next day in Auckland.
-        ("2026-11-22T20:00:00+00:00", "Pacific/Auckland", "2026-11-23T17:00:00+00:00"),
-        # Across the spring DST change in New York (8 March 2026): 06:00 EDT is 10:00 UTC.
-        ("2026-03-07T12:00:00+00:00", "America/New_York", "2026-03-08T10:00:00+00:00"),
-    ],
-)
-def test_daily_next_run(now, zone, expected):
-    result = daily_next_run(
-        at=datetime.time(6, 0),
-        now=datetime.datetime.fromisoformat(now),
-        zone=zoneinfo.ZoneInfo(zone),
-    )
-    assert result == datetime.datetime.fromisoformat(expected)
+    assert not Schedule.objects.filter(name__startswith="pipeline: retry generate").exists()
+    assert {r.name: r.outcome for r in results}["pipeline: retry generate 2026-11-22"] == "removed"
+    assert Schedule.objects.count() == 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from freezegun import freeze_time
 
 from delivery.worker import DeliverySummary
 from outbox.generation import GenerationSummary
@@ -19,10 +18,8 @@ from pipeline.stages import (
 )
 
 
-def test_no_date_is_today_in_the_time_zone_when_the_run_starts(settings) -> None:
-    settings.TIME_ZONE = "Pacific/Kiritimati"  # UTC+14
-    with freeze_time("2026-11-22 23:30:00"):
-        assert generate_date_parse(None) == datetime.date(2026, 11, 23)
+def test_no_date_is_the_horizon_decided_when_the_run_starts() -> None:
+    assert generate_date_parse(None) is None
 
 
 def test_a_date_is_read_as_yyyy_mm_dd() -> None:
@@ -52,17 +49,49 @@ def test_an_unusable_delivery_setting_is_a_config_error(settings) -> None:
         delivery_run()
 
 
+def summary(**counts) -> GenerationSummary:
+    fields = {"created": 2, "existing": 1, "fallback": 0, "elapsed_seconds": 0.3, "complete": True}
+    return GenerationSummary(**{**fields, **counts})
+
+
 def test_the_generate_line_says_when_users_remain() -> None:
-    summary = GenerationSummary(
-        created=2, existing=1, fallback=0, elapsed_seconds=0.3, complete=False
-    )
     result = GenerateResult(
-        date=datetime.date(2026, 11, 22), generator_name="offline", summary=summary
+        date=datetime.date(2026, 11, 22),
+        generator_name="offline",
+        summary=summary(complete=False),
     )
     assert result.line == (
-        "2026-11-22 offline: created 2, existing 1, fallback 0 in 0.3s"
+        "2026-11-22 offline: created 2, existing 1, fallback 0, disabled 0, closed 0 in 0.3s"
         "; stopped at the time limit, users remain"
     )
+
+
+def test_the_horizon_line_has_no_date_and_no_closed_count() -> None:
+    result = GenerateResult(date=None, generator_name="offline", summary=summary(disabled=4))
+    assert result.line == "offline: created 2, existing 1, fallback 0, disabled 4 in 0.3s"
+
+
+def test_the_other_counts_follow_when_not_zero() -> None:
+    result = GenerateResult(
+        date=None,
+        generator_name="openai:m",
+        summary=summary(left=7, muted=1, unknown_zone=2, outage="down"),
+    )
+    assert result.line == (
+        "openai:m: created 2, existing 1, fallback 0, disabled 0, left 7, all muted 1, "
+        "unknown zone 2 in 0.3s"
+    )
+
+
+def test_users_left_make_one_line_saying_how_many_and_why() -> None:
+    result = GenerateResult(
+        date=None, generator_name="openai:m", summary=summary(left=812, outage="m: 5 failures")
+    )
+    assert result.left_line == "model unavailable (m: 5 failures): 812 users left for the next run"
+
+
+def test_no_user_left_no_line() -> None:
+    assert GenerateResult(date=None, generator_name="x", summary=summary()).left_line is None
 
 
 def test_the_deliver_line() -> None:

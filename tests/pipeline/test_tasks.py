@@ -1,4 +1,4 @@
-"""The functions django-q2 runs: today's generate, a time-bounded deliver, harmless overlaps."""
+"""The functions django-q2 runs: the due generate, a time-bounded deliver, harmless overlaps."""
 
 from __future__ import annotations
 
@@ -12,19 +12,18 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import OperationalError, ProgrammingError, connection
+from django.db import OperationalError, connection
 from django.test import override_settings
-from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_q.models import OrmQ, Schedule
 
 from delivery.worker import DeliverySummary
 from outbox.generation import notifications_generate
-from outbox.generators import GeneratorUnavailable
 from outbox.models import DailyNotification
 from pipeline import stages, tasks
 from pipeline.stages import StageConfigError
 from tests.factories import notification_create, users_create
+from tests.fake_openai import Reply
 
 Status = DailyNotification.Status
 # 23:30 UTC on the 22nd is already the 23rd in Auckland (UTC+13 in November).
@@ -38,26 +37,27 @@ def fixed_now(monkeypatch):
 
 @pytest.mark.django_db
 @override_settings(TIME_ZONE="Pacific/Auckland", OPENAI_API_KEY="")
-def test_generate_task_writes_today_in_time_zone_at_run_time(fixed_now):
+def test_generate_task_writes_what_is_due_by_the_clock_at_run_time(fixed_now):
     users_create(4)
     tasks.notifications_generate_today()
+    # 12:30 on the 23rd in Auckland: the 23rd's 08:00 window is open.
     dates = set(DailyNotification.objects.values_list("date", flat=True))
     assert dates == {datetime.date(2026, 11, 23)}
     assert DailyNotification.objects.count() == 4
 
 
 @pytest.mark.django_db
-@override_settings(OPENAI_API_KEY="")
-def test_generate_task_run_twice_writes_nothing_new():
+@override_settings(TIME_ZONE="Pacific/Auckland", OPENAI_API_KEY="")
+def test_generate_task_run_twice_writes_nothing_new(fixed_now):
     users_create(3)
     tasks.notifications_generate_today()
-    tasks.notifications_generate_today()
+    assert "created 0, existing 3," in tasks.notifications_generate_today()
     assert DailyNotification.objects.count() == 3
 
 
 @pytest.mark.django_db
-@override_settings(OPENAI_API_KEY="")
-def test_a_complete_generate_task_queues_nothing():
+@override_settings(TIME_ZONE="Pacific/Auckland", OPENAI_API_KEY="")
+def test_a_complete_generate_task_queues_nothing(fixed_now):
     users_create(3)
     tasks.notifications_generate_today()
     assert not OrmQ.objects.exists()
@@ -79,7 +79,7 @@ def bounded_in_chunks_of_two(monkeypatch):
 
 @pytest.mark.django_db
 @override_settings(TIME_ZONE="Pacific/Auckland", OPENAI_API_KEY="")
-def test_an_incomplete_generate_task_queues_itself_for_the_same_date(
+def test_an_incomplete_generate_task_queues_itself_with_no_date(
     fixed_now, bounded_in_chunks_of_two
 ):
     users_create(5)
@@ -88,15 +88,23 @@ def test_an_incomplete_generate_task_queues_itself_for_the_same_date(
     assert DailyNotification.objects.count() == 2
     queued = OrmQ.objects.get()
     assert queued.task["func"] == "pipeline.tasks.notifications_generate_today"
-    # The date the chain started on, even if the next task runs after midnight.
-    assert queued.task["args"] == ("2026-11-23",)
+    # The continuation reads the clock again when it runs.
+    assert queued.task["args"] == ()
 
 
 @pytest.mark.django_db
-@override_settings(OPENAI_API_KEY="")
-def test_the_queued_generate_tasks_finish_the_day(bounded_in_chunks_of_two):
+@override_settings(TIME_ZONE="Pacific/Auckland", OPENAI_API_KEY="")
+def test_an_incomplete_generate_of_a_date_continues_that_date(fixed_now, bounded_in_chunks_of_two):
     users_create(5)
-    tasks.notifications_generate_today("2026-11-22")
+    tasks.notifications_generate_today("2026-11-24")
+    assert OrmQ.objects.get().task["args"] == ("2026-11-24",)
+
+
+@pytest.mark.django_db
+@override_settings(TIME_ZONE="Pacific/Auckland", OPENAI_API_KEY="")
+def test_the_queued_generate_tasks_finish_the_work(fixed_now, bounded_in_chunks_of_two):
+    users_create(5)
+    tasks.notifications_generate_today()
     runs = 1
     while OrmQ.objects.exists() and runs < 10:
         queued = OrmQ.objects.get()
@@ -105,7 +113,7 @@ def test_the_queued_generate_tasks_finish_the_day(bounded_in_chunks_of_two):
         runs += 1
     assert not OrmQ.objects.exists()
     assert runs == 3
-    assert DailyNotification.objects.filter(date="2026-11-22").count() == 5
+    assert DailyNotification.objects.filter(date="2026-11-23").count() == 5
 
 
 def test_deliver_task_is_bounded_by_the_setting(monkeypatch, settings):
@@ -183,36 +191,37 @@ def test_scheduled_and_manual_deliver_at_once_send_each_notification_once(mock_e
 
 
 @pytest.mark.django_db
-@override_settings(OPENAI_API_KEY="")
-def test_a_failed_generate_task_schedules_one_retry_of_the_same_date(monkeypatch):
-    def model_down(**kwargs):
-        raise GeneratorUnavailable("openai:gpt-4o-mini: 20 consecutive failures")
+def test_a_generate_that_left_users_raises_after_its_work_and_schedules_nothing(
+    fixed_now, openai_settings, fake_openai, caplog
+):
+    openai_settings.OPENAI_MAX_RETRIES = 0
+    # 23:30 UTC: the 23rd's 08:00 is 8.5 hours away, in a 12-hour horizon, far from the deadline.
+    openai_settings.NOTIFICATIONS_GENERATE_AHEAD_HOURS = 12
+    fake_openai.respond = lambda request: Reply(status=503, body=b"{}")
+    users_create(3)
+    with (
+        caplog.at_level(logging.WARNING, logger="pipeline"),
+        pytest.raises(tasks.UsersLeft, match=r"^model unavailable \(.*: 3 users left for the next"),
+    ):
+        tasks.notifications_generate_today()
 
-    monkeypatch.setattr(stages, "notifications_generate", model_down)
-    today = timezone.localdate().isoformat()
-    for _ in range(2):
-        with pytest.raises(GeneratorUnavailable, match="consecutive failures"):
-            tasks.notifications_generate_today()
-
-    retry = Schedule.objects.get()
-    assert retry.name == f"pipeline: retry generate {today}"
-    assert retry.func == "pipeline.tasks.notifications_generate_today"
-    assert ast.literal_eval(retry.args) == (today,)
-    assert retry.schedule_type == Schedule.ONCE
-    assert retry.next_run > timezone.now() + datetime.timedelta(minutes=10)
+    # The every-15-minutes schedule is the retry: no one-off retry, no task queued.
+    assert not Schedule.objects.exists()
+    assert not OrmQ.objects.exists()
+    assert not DailyNotification.objects.exists()
+    [record] = [r for r in caplog.records if r.action == "pipeline.generate_users_left"]
+    assert "left 3" in record.getMessage()
 
 
 @pytest.mark.django_db
 @override_settings(OPENAI_API_KEY="")
-def test_a_failed_generate_of_a_past_day_is_not_retried(monkeypatch):
-    def model_down(**kwargs):
-        raise GeneratorUnavailable("openai:gpt-4o-mini: 20 consecutive failures")
-
-    monkeypatch.setattr(stages, "notifications_generate", model_down)
-    with pytest.raises(GeneratorUnavailable):
-        tasks.notifications_generate_today("2020-01-01")
-
-    assert not Schedule.objects.exists()
+def test_a_past_date_is_counted_closed_and_not_written():
+    users_create(2)
+    summary = tasks.notifications_generate_today("2020-01-01")
+    assert summary.startswith(
+        "2020-01-01 offline: created 0, existing 0, fallback 0, disabled 0, closed 2"
+    )
+    assert not DailyNotification.objects.exists()
 
 
 def test_each_task_path_names_its_function():
@@ -262,27 +271,12 @@ def test_an_unusable_delivery_setting_is_logged_and_raised(settings, caplog):
 
 @pytest.mark.django_db
 @override_settings(OPENAI_API_KEY="")
-def test_a_database_outage_during_generate_schedules_one_retry(monkeypatch):
+def test_a_database_outage_during_generate_propagates_and_schedules_nothing(monkeypatch):
     def database_gone(**kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(stages, "notifications_generate", database_gone)
     with pytest.raises(OperationalError):
-        tasks.notifications_generate_today()
-
-    retry = Schedule.objects.get()
-    assert retry.name == f"pipeline: retry generate {timezone.localdate().isoformat()}"
-    assert retry.func == tasks.GENERATE_TASK
-
-
-@pytest.mark.django_db
-@override_settings(OPENAI_API_KEY="")
-def test_a_query_bug_during_generate_is_not_retried(monkeypatch):
-    def bad_query(**kwargs):
-        raise ProgrammingError('syntax error at or near "SELCT"')
-
-    monkeypatch.setattr(stages, "notifications_generate", bad_query)
-    with pytest.raises(ProgrammingError):
         tasks.notifications_generate_today()
 
     assert not Schedule.objects.exists()

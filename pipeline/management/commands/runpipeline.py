@@ -1,7 +1,9 @@
 """`runpipeline [generate|deliver]`: run generation, delivery or both, and print their summary lines.
 
-With no subcommand: generate today's notifications, then deliver until nothing is
-due. The work is in ``pipeline.stages``, shared with the scheduled tasks; this
+With no subcommand: generate the notifications due soon (the horizon rule), then
+deliver until nothing is due. A generate that leaves users without a row (the model
+could not serve them, and their send time is not near yet) prints its summary, then
+exits 1 with one line saying how many. The work is in ``pipeline.stages``, shared with the scheduled tasks; this
 command parses options and writes output.
 """
 
@@ -12,7 +14,6 @@ from django.core.management.base import CommandError, CommandParser
 from core.commands import DatabaseCommand
 from core.parsing import positive_float, positive_int
 from core.progress import progress_bar
-from outbox.generators import GeneratorUnavailable
 from pipeline.signals import STOP_GRACE_SECONDS, stop_on_signals
 from pipeline.stages import (
     StageConfigError,
@@ -51,9 +52,20 @@ class Command(DatabaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         stages = parser.add_subparsers(dest="stage", metavar="{generate,deliver}")
-        generate = stages.add_parser("generate", help="Write the missing notifications for a date.")
+        generate = stages.add_parser(
+            "generate",
+            help=(
+                "Write the missing notifications whose local send time is within "
+                "NOTIFICATIONS_GENERATE_AHEAD_HOURS and whose window is open."
+            ),
+        )
         generate.add_argument(
-            "--date", help="YYYY-MM-DD (default: today in TIME_ZONE).", default=None
+            "--date",
+            default=None,
+            help=(
+                "YYYY-MM-DD: every enabled user's notification for that local date instead, "
+                "except where its window has already closed."
+            ),
         )
         generate.add_argument(
             "--generator",
@@ -84,19 +96,24 @@ class Command(DatabaseCommand):
         add_bound_arguments(deliver)
 
     def handle(self, *args, stage: str | None = None, **options) -> None:
+        left_line = None
         try:
             if stage in (None, "generate"):
-                self.generate(**options)
+                left_line = self.generate(**options)
+            # Users left by generate do not hold back the rows that are due.
             if stage in (None, "deliver"):
                 self.deliver(**options)
-        except (StageConfigError, GeneratorUnavailable) as error:
-            # GeneratorUnavailable: e.g. a rejected API key; the rows written so far stay.
+        except StageConfigError as error:
             raise CommandError(str(error)) from None
+        if left_line is not None:
+            # The rows written stay; the next run (the schedule's, or by hand) asks again.
+            raise CommandError(left_line)
 
-    def generate(self, **options) -> None:
+    def generate(self, **options) -> str | None:
+        """Run generate and print its summary; the line about users left, if any."""
         day = generate_date_parse(options.get("date"))
         generator = generator_choose(options.get("generator"))
-        with progress_bar(desc=f"generate {day}", unit="user") as on_progress:
+        with progress_bar(desc=f"generate {day or 'due'}", unit="user") as on_progress:
             result = generation_run(
                 date=day,
                 generator=generator,
@@ -106,6 +123,7 @@ class Command(DatabaseCommand):
                 on_progress=on_progress,
             )
         self.stdout.write(result.line)
+        return result.left_line
 
     def deliver(self, **options) -> None:
         with (

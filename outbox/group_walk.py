@@ -1,0 +1,155 @@
+"""Reading one (zone, send time) group's users a chunk at a time, for generation.
+
+Two reads a chunk, both keyed on the partial index ``accounts_user_send_group_idx``
+(timezone, send_time, user_id WHERE notifications_enabled): the next keys with
+whether each already has the window's row (on PostgreSQL an index-only walk with
+one probe of the unique (user, date) index per user, so a re-run that finds every
+row present reads no profile), then the profiles of those without one, each with
+the category of their row for the day before (the rotation avoids it).
+
+Plain SQL written once per shape, not querysets: a run reads a few thousand
+chunks, most of them small groups, and compiling a queryset cost more than the
+database took to answer it (``bench/generate.py`` measures the run).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from decimal import Decimal
+from functools import lru_cache
+
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from accounts.models import User
+from outbox.generators.profile import PROFILE_FIELDS, UserProfile
+from outbox.models import DailyNotification
+from outbox.planning import SendGroup
+
+_ONE_DAY = datetime.timedelta(days=1)
+
+
+def users_after(
+    *, group: SendGroup, date: datetime.date, after: str | None, count: int
+) -> list[tuple[str, bool]]:
+    """The next ``count`` keys of ``group`` after ``after``, each with whether it has ``date``'s row."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    sql = _keys_sql(null_time=group.send_time is None, first=after is None)
+    params = [connection.ops.adapt_datefield_value(date), *_group_params(group, connection)]
+    if after is not None:
+        params.append(after)
+    params.append(count)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(user_id, bool(has_row)) for user_id, has_row in cursor.fetchall()]
+
+
+def users_without_a_row(
+    *, group: SendGroup, date: datetime.date, after: str | None, upto: str
+) -> list[tuple[UserProfile, list[str], str | None]]:
+    """``group``'s users in (``after``, ``upto``] with no row for ``date``, in key order.
+
+    Each as (profile, muted categories, the category of their row for the day
+    before or None).
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    sql = _profiles_sql(null_time=group.send_time is None, first=after is None)
+    adapt_date = connection.ops.adapt_datefield_value
+    params = [adapt_date(date - _ONE_DAY), *_group_params(group, connection)]
+    if after is not None:
+        params.append(after)
+    params += [upto, adapt_date(date)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [
+        (
+            UserProfile(
+                user_id=user_id,
+                name=name,
+                age=age,
+                height_cm=_decimal(height_cm),
+                weight_kg=_decimal(weight_kg),
+                activity_level=activity_level,
+                health_goals=health_goals,
+                rotation_slot=rotation_slot,
+            ),
+            json.loads(muted) if isinstance(muted, str | bytes) else list(muted or ()),
+            yesterday,
+        )
+        for (
+            user_id,
+            name,
+            age,
+            height_cm,
+            weight_kg,
+            activity_level,
+            health_goals,
+            rotation_slot,
+            muted,
+            yesterday,
+        ) in rows
+    ]
+
+
+def _decimal(value: object) -> Decimal:
+    # PostgreSQL answers a Decimal; SQLite stores the column as a number.
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _group_params(group: SendGroup, connection) -> list:
+    params: list = [group.timezone]
+    if group.send_time is not None:
+        params.append(connection.ops.adapt_timefield_value(group.send_time))
+    return params
+
+
+def _columns() -> dict[str, str]:
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    user = User._meta
+    notification = DailyNotification._meta
+    return {
+        "users": quote(user.db_table),
+        "rows": quote(notification.db_table),
+        "pk": quote(user.pk.column),
+        "enabled": quote(user.get_field("notifications_enabled").column),
+        "zone": quote(user.get_field("timezone").column),
+        "time": quote(user.get_field("send_time").column),
+        "muted": quote(user.get_field("muted_categories").column),
+        "row_user": quote(notification.get_field("user").column),
+        "row_date": quote(notification.get_field("date").column),
+        "row_category": quote(notification.get_field("category").column),
+        "profile": ", ".join(f"u.{quote(user.get_field(name).column)}" for name in PROFILE_FIELDS),
+    }
+
+
+def _group_where(*, null_time: bool, first: bool) -> str:
+    """The group's predicate, spelled as the partial index is (a bare boolean) so it is used."""
+    c = _columns()
+    time_test = f"u.{c['time']} IS NULL" if null_time else f"u.{c['time']} = %s"
+    after = "" if first else f" AND u.{c['pk']} > %s"
+    return f"u.{c['enabled']} AND u.{c['zone']} = %s AND {time_test}{after}"
+
+
+@lru_cache(maxsize=8)
+def _keys_sql(*, null_time: bool, first: bool) -> str:
+    c = _columns()
+    return (
+        f"SELECT u.{c['pk']}, EXISTS (SELECT 1 FROM {c['rows']} n "
+        f"WHERE n.{c['row_user']} = u.{c['pk']} AND n.{c['row_date']} = %s) "
+        f"FROM {c['users']} u WHERE {_group_where(null_time=null_time, first=first)} "
+        f"ORDER BY u.{c['pk']} LIMIT %s"
+    )
+
+
+@lru_cache(maxsize=8)
+def _profiles_sql(*, null_time: bool, first: bool) -> str:
+    c = _columns()
+    return (
+        f"SELECT {c['profile']}, u.{c['muted']}, (SELECT n.{c['row_category']} FROM {c['rows']} n "
+        f"WHERE n.{c['row_user']} = u.{c['pk']} AND n.{c['row_date']} = %s) "
+        f"FROM {c['users']} u WHERE {_group_where(null_time=null_time, first=first)} "
+        f"AND u.{c['pk']} <= %s AND NOT EXISTS (SELECT 1 FROM {c['rows']} n "
+        f"WHERE n.{c['row_user']} = u.{c['pk']} AND n.{c['row_date']} = %s) "
+        f"ORDER BY u.{c['pk']}"
+    )
