@@ -129,6 +129,12 @@ def show_windows(*, env: dict[str, str], delivered_ids: set[str]) -> None:
 
     now = timezone.now()
     send_time = settings.NOTIFICATIONS_SEND_TIME.strftime("%H:%M")
+    until = settings.NOTIFICATIONS_DELIVER_UNTIL
+    window = (
+        f"users between their local {send_time} and {until:%H:%M}"
+        if until is not None
+        else f"users whose local {send_time} has passed"
+    )
     rows = DailyNotification.objects.filter(
         status__in=(DailyNotification.Status.PENDING, DailyNotification.Status.DELIVERED)
     ).order_by("send_at")
@@ -154,7 +160,7 @@ def show_windows(*, env: dict[str, str], delivered_ids: set[str]) -> None:
     delivered_count = sum(len(found) for found in delivered.values())
     scheduled_count = sum(len(found) for found in scheduled.values())
     print(
-        f"\ndelivered now: {delivered_count} (users whose local {send_time} has passed) "
+        f"\ndelivered now: {delivered_count} ({window}) "
         f"· scheduled for later: {scheduled_count} (sent when their local {send_time} comes)"
     )
 
