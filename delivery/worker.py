@@ -46,6 +46,7 @@ from delivery.models import DeliveryAttempt
 from delivery.retry import Outcome, RetryPolicy
 from delivery.transport import RequestsTransport, SendResult, Transport
 from outbox.models import DailyNotification
+from outbox.window import Window
 
 logger = logging.getLogger(__name__)
 
@@ -422,7 +423,10 @@ SETTLED_STATUS = {
 
 def window_closed(notification: DailyNotification, *, now: datetime.datetime) -> bool:
     """Whether the row's delivery window has closed: no request may start at or after it."""
-    return notification.expires_at is not None and now >= notification.expires_at
+    window = Window(
+        date=notification.date, send_at=notification.send_at, expires_at=notification.expires_at
+    )
+    return window.closed(now=now)
 
 
 def _attempt_row(result: SendResult) -> DeliveryAttempt:
