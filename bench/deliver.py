@@ -4,6 +4,8 @@
     .venv/bin/python bench/deliver.py --rows 2000         # a quick run
     .venv/bin/python bench/deliver.py --memory-check      # peak RSS at 20,000 vs 200,000 rows
     .venv/bin/python bench/deliver.py --databases sqlite  # skip PostgreSQL
+    .venv/bin/python bench/deliver.py --claim-cost-only   # the claim cost alone (PostgreSQL)
+    .venv/bin/python bench/deliver.py --claim-cost-only --final-rows 100000  # a quick one
 
 The mock endpoint runs as its own process (``manage.py mock_endpoint``, uvicorn),
 the same one for every figure of a setting. Two settings:
@@ -28,6 +30,19 @@ For each setting, against the same endpoint:
 Targets: delivery at least 0.7x the raw limit in both settings; at least 10x the
 naive loop with 20 ms latency; with ``--memory-check``, delivery's peak RSS at
 ``--rows`` and ``--memory-rows`` (200,000) within 20% of each other (SQLite).
+
+The claim cost (PostgreSQL; run whenever ``--databases`` names it): a fresh database
+with ``--due-rows`` users, each with one row due now and one opening tomorrow (which
+no claim may read). ``notifications_claim`` drains the due rows in batches of
+``--batch-size``, ``--claim-repeats`` times (the rows are put back and the table
+vacuumed between drains); the buffers one claim statement touches are read from
+``EXPLAIN (ANALYZE, BUFFERS)``. Then ``--final-rows`` delivered, failed, expired and
+cancelled rows are inserted in one ``INSERT … SELECT generate_series`` and the same
+is measured again; then they are deleted and the baseline measured once more (its
+figures pool both baseline runs). Target: a claim with the final rows within 20% of
+one without.
+The database is ``--database-name`` on the server of ``BENCH_POSTGRES_URL``, dropped
+and re-created.
 """
 
 from __future__ import annotations
@@ -47,10 +62,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-BENCH_DB = "bench_deliver"
+DEFAULT_BENCH_DB = "bench_deliver"
+# The PostgreSQL database the run drops and re-creates (``--database-name``).
+BENCH_DB = DEFAULT_BENCH_DB
 RAW_TARGET = 0.7
 NAIVE_TARGET = 10.0
 FLATNESS_TARGET = 0.20
+CLAIM_COST_TARGET = 0.20
 INSERT_CHUNK = 5000
 DATABASES = ("sqlite", "postgres")
 
@@ -79,6 +97,11 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--memory-check", action="store_true")
     parser.add_argument("--memory-rows", type=int, default=200_000)
+    parser.add_argument("--claim-cost-only", action="store_true")
+    parser.add_argument("--final-rows", type=int, default=1_000_000)
+    parser.add_argument("--due-rows", type=int, default=10_000)
+    parser.add_argument("--claim-repeats", type=int, default=5)
+    parser.add_argument("--database-name", default=DEFAULT_BENCH_DB)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -88,16 +111,22 @@ def main() -> None:
         child_main(args)
         return
 
+    global BENCH_DB
+    BENCH_DB = args.database_name
     databases = [name.strip() for name in args.databases.split(",") if name.strip()]
-    print(
-        f"deliver benchmark: {args.rows:,} notifications, batch size {args.batch_size}, "
-        f"databases {', '.join(databases)}, {os.cpu_count()} CPUs (client and endpoint share them)"
-    )
     verdicts: list[tuple[str, bool]] = []
-    for setting in SETTINGS:
-        verdicts += run_setting(setting, args=args, databases=databases)
-    if args.memory_check:
-        verdicts += run_memory_check(args)
+    if not args.claim_cost_only:
+        print(
+            f"deliver benchmark: {args.rows:,} notifications, batch size {args.batch_size}, "
+            f"databases {', '.join(databases)}, {os.cpu_count()} CPUs "
+            "(client and endpoint share them)"
+        )
+        for setting in SETTINGS:
+            verdicts += run_setting(setting, args=args, databases=databases)
+        if args.memory_check:
+            verdicts += run_memory_check(args)
+    if args.claim_cost_only or "postgres" in databases:
+        verdicts += run_claim_cost(args)
     print("\nverdicts:")
     for text, ok in verdicts:
         print(f"  [{'ok' if ok else 'MISSED'}] {text}")
@@ -215,6 +244,55 @@ def run_memory_check(args) -> list[tuple[str, bool]]:
     ]
 
 
+def run_claim_cost(args) -> list[tuple[str, bool]]:
+    print(
+        f"\n== claim cost on PostgreSQL: {args.due_rows:,} due rows (and as many opening "
+        f"tomorrow), batch size {args.batch_size}, without and with {args.final_rows:,} "
+        "final rows =="
+    )
+    database_url = database_create("postgres")
+    try:
+        result = child(
+            "claimcost",
+            database_url=database_url,
+            url="http://127.0.0.1:9/unused",
+            due_rows=args.due_rows,
+            final_rows=args.final_rows,
+            batch_size=args.batch_size,
+            claim_repeats=args.claim_repeats,
+        )
+    finally:
+        database_drop("postgres", database_url)
+    for case in ("without", "with"):
+        figures = result[case]
+        runs = " / ".join(f"{value:.1f}" for value in figures["runs_claim_ms"])
+        print(
+            f"  {case:<7} final rows: {figures['final_rows']:>9,} in the table; one claim "
+            f"{figures['claim_ms']:.2f} ms (median of {figures['claims']} claims; by run {runs}), "
+            f"a drain of {args.due_rows:,} rows {figures['drain_s']:.3f} s (median of "
+            f"{figures['drains']}); buffers per claim statement {figures['buffers']['total']} "
+            f"({figures['buffers']['read']} of them finding and reading the rows)"
+        )
+    print(f"  inserting the final rows took {result['insert_s']:.1f} s")
+    ratio = result["with"]["claim_ms"] / result["without"]["claim_ms"]
+    drain_ratio = result["with"]["drain_s"] / result["without"]["drain_s"]
+    buffers = (
+        f"buffers {result['without']['buffers']['total']} vs {result['with']['buffers']['total']}, "
+        f"reading {result['without']['buffers']['read']} vs {result['with']['buffers']['read']}"
+    )
+    print(
+        f"  ratio: one claim {ratio:.2f}x, a drain {drain_ratio:.2f}x ({buffers}); "
+        f"target <= {1 + CLAIM_COST_TARGET:.2f}x"
+    )
+    return [
+        (
+            f"claim cost with {args.final_rows:,} final rows: {ratio:.2f}x the cost with none "
+            f"(drain {drain_ratio:.2f}x; {buffers}) <= {1 + CLAIM_COST_TARGET:.2f}x",
+            ratio <= 1 + CLAIM_COST_TARGET,
+        )
+    ]
+
+
 class mock_endpoint:
     """The mock endpoint as a subprocess (``manage.py mock_endpoint``); yields its URL."""
 
@@ -281,6 +359,8 @@ def raw_limit(*, url: str, rows: int, concurrency: int) -> float:
                 "title": "Drink water",
                 "message": f"A glass of water before each meal helps (user {number}).",
                 "generated_by": "offline",
+                "send_at": "2026-11-22T08:00:00Z",
+                "expires_at": "2026-11-22T21:00:00Z",
                 "user": {
                     "id": f"u{number}",
                     "name": f"Bench User {number}",
@@ -367,9 +447,13 @@ def child_main(args) -> None:
     import django
 
     django.setup()
-    result = {"setup": child_setup, "deliver": child_deliver, "naive": child_naive}[args.child](
-        args
-    )
+    steps = {
+        "setup": child_setup,
+        "deliver": child_deliver,
+        "naive": child_naive,
+        "claimcost": child_claim_cost,
+    }
+    result = steps[args.child](args)
     print(json.dumps(result))
 
 
@@ -462,6 +546,189 @@ def child_naive(args) -> dict:
             notification.delivered_at = timezone.now()
         notification.save()
     return {"rows": len(rows), "seconds": time.perf_counter() - started}
+
+
+def child_claim_cost(args) -> dict:
+    """Claim cost without, then with, ``final_rows`` final rows in the table (PostgreSQL)."""
+    import datetime
+    import statistics
+    from decimal import Decimal
+
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.models import User
+    from delivery.claims import claim_statement, notifications_claim
+    from outbox.models import DailyNotification
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        # Filling and vacuuming a million rows outlasts DATABASE_STATEMENT_TIMEOUT.
+        cursor.execute("SET statement_timeout = 0")
+    table = DailyNotification._meta.db_table
+    users = args.due_rows
+    now = timezone.now()
+    day = now.date()
+    for start in range(0, users, INSERT_CHUNK):
+        User.objects.bulk_create(
+            User(
+                user_id=f"u{n:07d}",
+                name=f"Bench User {n}",
+                email=f"u{n}@example.com",
+                signup_date=datetime.date(2024, 1, 1),
+                age=20 + n % 60,
+                height_cm=Decimal("170.0"),
+                weight_kg=Decimal("70.0"),
+                activity_level="Moderate",
+                health_goals="Heart Health",
+                rotation_slot=n % 3,
+            )
+            for n in range(start, min(start + INSERT_CHUNK, users))
+        )
+
+    def rows_insert(*, first_day: int, days: int, status: str, send_at, expires_at) -> None:
+        """Per user, ``days`` rows from ``day + first_day``; status 'final' cycles the four."""
+        status_sql = (
+            "(ARRAY['delivered', 'failed', 'expired', 'cancelled'])[1 + (d + n) %% 4]"
+            if status == "final"
+            else "%(status)s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {table} (id, user_id, date, category, title, body, generated_by,
+                    status, attempts, last_error, send_at, expires_at, delivered_at,
+                    created_at, updated_at)
+                SELECT gen_random_uuid(), u.user_id, %(day)s::date + %(first)s + d,
+                    (ARRAY['reminder', 'insight', 'tip'])[1 + (d + n) %% 3],
+                    'Drink water', 'A glass of water before each meal helps.', 'offline',
+                    {status_sql}, 1, '', %(send_at)s, %(expires_at)s, NULL, %(now)s, %(now)s
+                FROM (SELECT user_id, row_number() OVER (ORDER BY user_id) AS n
+                      FROM accounts_user) AS u
+                CROSS JOIN generate_series(0, %(days)s - 1) AS d
+                """,
+                {
+                    "day": day,
+                    "first": first_day,
+                    "days": days,
+                    "status": status,
+                    "send_at": send_at,
+                    "expires_at": expires_at,
+                    "now": now,
+                },
+            )
+
+    hour = datetime.timedelta(hours=1)
+    # Due now, and tomorrow's (pending, opening later: never read by a claim).
+    rows_insert(
+        first_day=0, days=1, status="pending", send_at=now - hour, expires_at=now + 12 * hour
+    )
+    rows_insert(
+        first_day=1, days=1, status="pending", send_at=now + 20 * hour, expires_at=now + 33 * hour
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET attempts = 0 WHERE status = 'pending'")
+
+    def vacuum() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+    def claim_buffers() -> dict:
+        """Shared buffers one claim statement touches, run in a transaction rolled back.
+
+        ``read``: finding and reading the rows (the UPDATE's input: the arms, the row
+        and user lookups); ``total`` adds writing the new row versions and their
+        index entries.
+        """
+        sql, params = claim_statement(
+            now=timezone.now(), lease=timezone.now() + hour, limit=args.batch_size
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+            plan = cursor.fetchone()[0]
+            cursor.execute("ROLLBACK")
+        top = plan[0]["Plan"]
+        [outer] = [node for node in top["Plans"] if node.get("Parent Relationship") == "Outer"]
+
+        def blocks(node: dict) -> int:
+            return node["Shared Hit Blocks"] + node["Shared Read Blocks"]
+
+        return {"total": blocks(top), "read": blocks(outer)}
+
+    def measure(final_rows: int) -> dict:
+        claim_seconds: list[float] = []
+        drains: list[float] = []
+        buffers = claim_buffers()
+        for _ in range(args.claim_repeats):
+            drain_started = time.perf_counter()
+            claimed = 0
+            while True:
+                started = time.perf_counter()
+                claim = notifications_claim(batch_size=args.batch_size, lease_seconds=60)
+                if not claim.notifications:
+                    break
+                claim_seconds.append(time.perf_counter() - started)
+                claimed += len(claim.notifications)
+            drains.append(time.perf_counter() - drain_started)
+            if claimed != args.due_rows:
+                raise SystemExit(f"a drain claimed {claimed} rows, not {args.due_rows}")
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {table} SET status = 'pending', lease_expires_at = NULL "
+                    "WHERE status = 'sending'"
+                )
+            vacuum()
+        return {
+            "final_rows": final_rows,
+            "claim_seconds": claim_seconds,
+            "drains": drains,
+            "buffers": buffers,
+        }
+
+    def summarized(*runs: dict) -> dict:
+        """Runs of one case pooled: median claim and drain, the buffers of the first run."""
+        claim_seconds = [value for run in runs for value in run["claim_seconds"]]
+        drains = [value for run in runs for value in run["drains"]]
+        return {
+            "final_rows": runs[0]["final_rows"],
+            "claim_ms": statistics.median(claim_seconds) * 1000,
+            "claims": len(claim_seconds),
+            "drain_s": statistics.median(drains),
+            "drains": len(drains),
+            "buffers": runs[0]["buffers"],
+            "runs_claim_ms": [statistics.median(run["claim_seconds"]) * 1000 for run in runs],
+        }
+
+    vacuum()
+    before = measure(0)
+    started = time.perf_counter()
+    days = -(-args.final_rows // users)
+    rows_insert(
+        first_day=-days - 1,
+        days=days,
+        status="final",
+        send_at=now - 48 * hour,
+        expires_at=now - 35 * hour,
+    )
+    insert_seconds = time.perf_counter() - started
+    vacuum()
+    final_rows = DailyNotification.objects.filter(
+        status__in=DailyNotification.FINAL_STATUSES
+    ).count()
+    with_final = measure(final_rows)
+    # The baseline again, the final rows deleted: the load of a shared machine drifts,
+    # and a baseline on both sides of the measure keeps the ratio honest.
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE status <> 'pending'")
+    vacuum()
+    after = measure(0)
+    return {
+        "without": summarized(before, after),
+        "with": summarized(with_final),
+        "insert_s": insert_seconds,
+    }
 
 
 if __name__ == "__main__":

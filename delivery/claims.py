@@ -5,6 +5,11 @@ the claim's token. Settling and releasing only touch rows still ``sending`` with
 that exact expiry, so a worker whose lease ran out (and whose rows another worker
 re-claimed, with a later expiry) can never overwrite the newer state.
 
+A claim also enforces the delivery window and the user's wishes: a row is never
+claimed before its ``send_at``; a row whose ``expires_at`` has passed becomes
+``expired`` and a row whose user opted out or muted its category becomes
+``cancelled``, in the claim's own statement, without being sent.
+
 This is the one module with SQL of its own: each operation is one statement per
 batch, with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so that concurrent workers
 get disjoint batches. SQLite (one writer at a time) runs the same statement
@@ -23,23 +28,50 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.models import User
 from delivery.transport.payload import PAYLOAD_COLUMNS
 from outbox.models import DailyNotification
 
 TABLE = DailyNotification._meta.db_table
+USERS = User._meta.db_table
 PENDING = DailyNotification.Status.PENDING.value
 SENDING = DailyNotification.Status.SENDING.value
+EXPIRED = DailyNotification.Status.EXPIRED.value
+CANCELLED = DailyNotification.Status.CANCELLED.value
 # What sending needs of a claimed row; the rest (timestamps, profile) is not loaded.
 CLAIM_COLUMNS = (*PAYLOAD_COLUMNS, "attempts")
 # Rows per settle statement: five parameters a row stays far below SQLite's limit.
 SETTLE_CHUNK = 1000
 
-# Three index-driven arms (expired leases, due retries, fresh rows), each stopping
-# after `limit` rows, so a claim costs the same with a million delivered rows in the
-# table as with none. Status values are constants, inlined so that PostgreSQL can
-# match the partial indexes.
+# Why a picked row is not sent: its window has closed (it becomes expired), or its user
+# opted out or muted its category since it was written (it becomes cancelled).
+WINDOW_CLOSED = f"({TABLE}.expires_at IS NOT NULL AND {TABLE}.expires_at <= %(now)s)"
+UNWANTED = f"""EXISTS (
+    SELECT 1 FROM {USERS} AS u
+    WHERE u.user_id = {TABLE}.user_id AND (NOT u.notifications_enabled OR {{muted}})
+)"""
+# JSON containment of the row's category in the user's muted list. Django's
+# ``__contains`` on a JSONField is not supported on SQLite, so each engine has its own.
+MUTED_SQL = {
+    "postgresql": f"u.muted_categories @> jsonb_build_array({TABLE}.category)",
+    "sqlite": (
+        f"EXISTS (SELECT 1 FROM json_each(u.muted_categories) AS m "
+        f"WHERE m.value = {TABLE}.category)"
+    ),
+}
+
+# Four index-driven arms (closed windows, lapsed leases, due retries, fresh rows whose
+# window has opened), each stopping after `limit` rows, so a claim costs the same with
+# a million final rows in the table as with none, and rows opening later (tomorrow's)
+# are never read. One UPDATE then moves every picked row: to expired, cancelled, or
+# sending under the new lease. Status values are constants, inlined so that
+# PostgreSQL can match the partial indexes.
 CLAIM_SQL = f"""
-WITH expired AS (
+WITH closed AS (
+    SELECT id FROM {TABLE}
+    WHERE status = '{PENDING}' AND expires_at IS NOT NULL AND expires_at <= %(now)s
+    ORDER BY expires_at LIMIT %(limit)s {{lock}}
+), lapsed AS (
     SELECT id FROM {TABLE}
     WHERE status = '{SENDING}' AND lease_expires_at < %(now)s
     ORDER BY lease_expires_at LIMIT %(limit)s {{lock}}
@@ -49,15 +81,26 @@ WITH expired AS (
     ORDER BY next_attempt_at LIMIT %(limit)s {{lock}}
 ), fresh AS (
     SELECT id FROM {TABLE}
-    WHERE status = '{PENDING}' AND next_attempt_at IS NULL
-    LIMIT %(limit)s {{lock}}
+    WHERE status = '{PENDING}' AND next_attempt_at IS NULL AND send_at <= %(now)s
+    ORDER BY send_at LIMIT %(limit)s {{lock}}
 ), picked AS (
-    SELECT id FROM expired UNION ALL SELECT id FROM retry UNION ALL SELECT id FROM fresh
+    SELECT id FROM closed UNION ALL SELECT id FROM lapsed
+    UNION ALL SELECT id FROM retry UNION ALL SELECT id FROM fresh
     LIMIT %(limit)s
 )
-UPDATE {TABLE} SET status = '{SENDING}', lease_expires_at = %(lease)s, updated_at = %(now)s
+UPDATE {TABLE} SET
+    status = CASE
+        WHEN {WINDOW_CLOSED} THEN '{EXPIRED}'
+        WHEN {UNWANTED} THEN '{CANCELLED}'
+        ELSE '{SENDING}'
+    END,
+    lease_expires_at = CASE
+        WHEN {WINDOW_CLOSED} OR {UNWANTED} THEN NULL
+        ELSE %(lease)s
+    END,
+    updated_at = %(now)s
 WHERE id IN (SELECT id FROM picked)
-RETURNING id
+RETURNING id, status
 """
 
 SETTLE_SQL = f"""
@@ -77,10 +120,17 @@ RETURNING {TABLE}.id
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Claim:
-    """A claimed batch: its rows (user loaded) and the lease expiry that is its token."""
+    """A claimed batch: its rows (user loaded) and the lease expiry that is its token.
+
+    ``expired`` and ``cancelled`` count the rows the same statement moved to those
+    final statuses instead of claiming them (their window had closed; their user no
+    longer wants them).
+    """
 
     lease: datetime.datetime
     notifications: list[DailyNotification]
+    expired: int = 0
+    cancelled: int = 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -117,13 +167,31 @@ def chunked(items: Iterable, size: int) -> Iterator[list]:
 
 
 def notifications_due_count(*, now: datetime.datetime | None = None) -> int:
-    """How many rows a claim could take now (pending and due, or sending with an expired lease)."""
+    """How many rows a claim could take now: due to send, or to expire or cancel.
+
+    Pending rows whose window has opened or whose retry is due, pending rows whose
+    window has closed, and sending rows whose lease ran out.
+    """
     now = now or timezone.now()
     return DailyNotification.objects.filter(
-        Q(status=PENDING, next_attempt_at__isnull=True)
+        Q(status=PENDING, next_attempt_at__isnull=True, send_at__lte=now)
         | Q(status=PENDING, next_attempt_at__lte=now)
+        | Q(status=PENDING, expires_at__lte=now)
         | Q(status=SENDING, lease_expires_at__lt=now)
     ).count()
+
+
+def claim_statement(
+    *, now: datetime.datetime, lease: datetime.datetime, limit: int
+) -> tuple[str, dict]:
+    """The claim's SQL for this database and its parameters (also what EXPLAIN is asked about)."""
+    vendor = connection.vendor
+    sql = CLAIM_SQL.format(
+        lock="FOR UPDATE SKIP LOCKED" if vendor == "postgresql" else "",
+        muted=MUTED_SQL["postgresql" if vendor == "postgresql" else "sqlite"],
+    )
+    params = {"now": db_datetime(now), "lease": db_datetime(lease), "limit": limit}
+    return sql, params
 
 
 def notifications_claim(
@@ -131,19 +199,24 @@ def notifications_claim(
 ) -> Claim:
     """Claim up to ``batch_size`` due rows for ``lease_seconds`` in one statement.
 
-    The rows come with their user loaded (for the payload) and are already
-    ``sending`` in the database. The lease expiry is the claim's token: pass it
-    to ``notifications_settle`` and ``notifications_release``.
+    Never a row before its ``send_at``. A picked row whose window has closed becomes
+    ``expired`` and one its user no longer wants becomes ``cancelled`` in the same
+    statement (counted in the claim, not returned); both keep ``last_error``. The
+    rows returned come with their user loaded (for the payload) and are already
+    ``sending`` in the database. The lease expiry is the claim's token: pass it to
+    ``notifications_settle`` and ``notifications_release``.
     """
     now = now or timezone.now()
     lease = now + datetime.timedelta(seconds=lease_seconds)
-    sql = CLAIM_SQL.format(lock="FOR UPDATE SKIP LOCKED" if on_postgresql() else "")
-    params = {"now": db_datetime(now), "lease": db_datetime(lease), "limit": batch_size}
+    sql, params = claim_statement(now=now, lease=lease, limit=batch_size)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        ids = [row[0] for row in cursor.fetchall()]
+        returned = cursor.fetchall()
+    ids = [row_id for row_id, status in returned if status == SENDING]
+    expired = sum(status == EXPIRED for _, status in returned)
+    cancelled = sum(status == CANCELLED for _, status in returned)
     if not ids:
-        return Claim(lease=lease, notifications=[])
+        return Claim(lease=lease, notifications=[], expired=expired, cancelled=cancelled)
     rows: list[DailyNotification] = []
     for chunk in chunked(ids, SETTLE_CHUNK):
         rows.extend(
@@ -151,7 +224,7 @@ def notifications_claim(
             .select_related("user")
             .only(*CLAIM_COLUMNS)
         )
-    return Claim(lease=lease, notifications=rows)
+    return Claim(lease=lease, notifications=rows, expired=expired, cancelled=cancelled)
 
 
 def notifications_settle(

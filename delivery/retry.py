@@ -7,6 +7,9 @@ tests it completely. The worker applies the decision; this module only decides.
 the policy's backoff for that attempt and what the endpoint asked (capped like the
 backoff). An endpoint answering ``Retry-After: 0`` would otherwise get a row's whole
 retry budget in a second.
+
+A retry that would fall at or after the row's ``expires_at`` is no retry at all: the
+window closes before it, so the row expires now (a message is never sent late).
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ class Outcome(enum.StrEnum):
     DELIVERED = "delivered"
     RETRY = "retry"
     FAILED = "failed"
+    # The next attempt would fall at or after the delivery window's end.
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Decision:
-    """The verdict on one attempt: delivered, retry at ``next_attempt_at``, or failed."""
+    """The verdict on one attempt: delivered, retry at ``next_attempt_at``, failed or expired."""
 
     outcome: Outcome
     next_attempt_at: datetime.datetime | None = None
@@ -94,10 +99,13 @@ class RetryPolicy:
         http_status: int | None,
         retry_after: str | None = None,
         now: datetime.datetime,
+        expires_at: datetime.datetime | None = None,
     ) -> Decision:
         """The decision after attempt number ``attempts`` (1 for the first) ended with ``http_status``.
 
         ``http_status`` is None when no response came (timeout, connection error).
+        ``expires_at`` is the end of the row's delivery window (None: it never closes);
+        a retry that would fall at or after it is ``EXPIRED`` instead.
         """
         if http_status is not None and 200 <= http_status <= 299:
             return Decision(outcome=Outcome.DELIVERED)
@@ -108,9 +116,10 @@ class RetryPolicy:
         if asked is not None:
             # The receiver may ask for longer (no jitter, never past our own cap), not shorter.
             delay = max(delay, min(asked, self.backoff_max_seconds))
-        return Decision(
-            outcome=Outcome.RETRY, next_attempt_at=now + datetime.timedelta(seconds=delay)
-        )
+        next_attempt_at = now + datetime.timedelta(seconds=delay)
+        if expires_at is not None and next_attempt_at >= expires_at:
+            return Decision(outcome=Outcome.EXPIRED)
+        return Decision(outcome=Outcome.RETRY, next_attempt_at=next_attempt_at)
 
     @classmethod
     def from_config(cls, config: DeliverySettings) -> RetryPolicy:

@@ -46,6 +46,7 @@ from delivery.models import DeliveryAttempt
 from delivery.retry import Outcome, RetryPolicy
 from delivery.transport import RequestsTransport, SendResult, Transport
 from outbox.models import DailyNotification
+from outbox.window import Window
 
 logger = logging.getLogger(__name__)
 
@@ -72,21 +73,29 @@ DATABASE_RETRY_MAX_SECONDS = 30.0
 
 @dataclass(kw_only=True)
 class DeliverySummary:
-    """What a run did. ``retrying`` counts attempts that ended with a retry scheduled."""
+    """What a run did. ``retrying`` counts attempts that ended with a retry scheduled.
+
+    ``expired`` counts rows whose window closed: at claim, or after an attempt whose
+    retry would have fallen past it. ``cancelled`` counts rows whose user opted out or
+    muted the category since the row was written.
+    """
 
     delivered: int = 0
     retrying: int = 0
     failed: int = 0
+    expired: int = 0
+    cancelled: int = 0
     released: int = 0
     elapsed_seconds: float = 0.0
 
     @property
     def settled(self) -> int:
-        return self.delivered + self.retrying + self.failed
+        """Rows whose state the run wrote (an attempt's outcome, or expired/cancelled unsent)."""
+        return self.delivered + self.retrying + self.failed + self.expired + self.cancelled
 
     @property
     def rate_per_second(self) -> float:
-        """Attempts settled per second of the run."""
+        """Rows settled per second of the run."""
         return self.settled / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
 
 
@@ -210,13 +219,22 @@ class DeliveryWorker:
         self.stop.wait(delay)
 
     def _claim_and_send(self) -> _Batch | None:
-        """Claim a batch and queue its sends; None when nothing is due."""
-        claimed_at = time.monotonic()
-        claim = notifications_claim(
-            batch_size=self.batch_size, lease_seconds=self.config.lease_seconds
-        )
-        if not claim.notifications:
-            return None
+        """Claim a batch and queue its sends; None when nothing is due.
+
+        A claim that only expired or cancelled rows is followed by another at once:
+        sendable rows may wait behind them.
+        """
+        while True:
+            claimed_at = time.monotonic()
+            claim = notifications_claim(
+                batch_size=self.batch_size, lease_seconds=self.config.lease_seconds
+            )
+            self.summary.expired += claim.expired
+            self.summary.cancelled += claim.cancelled
+            if claim.notifications:
+                break
+            if not (claim.expired or claim.cancelled) or self.stop.is_set():
+                return None
         lease_ends = claimed_at + self.config.lease_seconds
         send_by = lease_ends - self.start_margin
         pending = {
@@ -226,8 +244,14 @@ class DeliveryWorker:
         return _Batch(claim=claim, pending=pending, lease_ends=lease_ends)
 
     def _attempt(self, notification: DailyNotification, send_by: float) -> SendResult | None:
-        """Runs on a sending thread: one POST, unless stopping or too close to the lease's end."""
+        """Runs on a sending thread: one POST, unless stopping or too close to the lease's end.
+
+        Nor once the row's window has closed while it waited in the queue: it goes
+        back unsent, and the next claim expires it.
+        """
         if self.stop.is_set() or self.abort.is_set() or time.monotonic() > send_by:
+            return None
+        if window_closed(notification, now=timezone.now()):
             return None
         return self.transport.send(notification)
 
@@ -347,6 +371,8 @@ class DeliveryWorker:
                 self.summary.delivered += 1
             elif settlement.status == DailyNotification.Status.FAILED:
                 self.summary.failed += 1
+            elif settlement.status == DailyNotification.Status.EXPIRED:
+                self.summary.expired += 1
             else:
                 self.summary.retrying += 1
         self.summary.released += released
@@ -370,6 +396,7 @@ class DeliveryWorker:
             http_status=result.http_status,
             retry_after=result.retry_after,
             now=now,
+            expires_at=notification.expires_at,
         )
         if decision.outcome is Outcome.DELIVERED:
             return Settlement(
@@ -380,14 +407,26 @@ class DeliveryWorker:
             )
         return Settlement(
             notification_id=notification.id,
-            status=(
-                DailyNotification.Status.PENDING
-                if decision.outcome is Outcome.RETRY
-                else DailyNotification.Status.FAILED
-            ),
+            status=SETTLED_STATUS[decision.outcome],
             next_attempt_at=decision.next_attempt_at,
             last_error=_attempt_error(result),
         )
+
+
+# The row's status after an attempt that did not deliver, by the policy's verdict.
+SETTLED_STATUS = {
+    Outcome.RETRY: DailyNotification.Status.PENDING,
+    Outcome.FAILED: DailyNotification.Status.FAILED,
+    Outcome.EXPIRED: DailyNotification.Status.EXPIRED,
+}
+
+
+def window_closed(notification: DailyNotification, *, now: datetime.datetime) -> bool:
+    """Whether the row's delivery window has closed: no request may start at or after it."""
+    window = Window(
+        date=notification.date, send_at=notification.send_at, expires_at=notification.expires_at
+    )
+    return window.closed(now=now)
 
 
 def _attempt_row(result: SendResult) -> DeliveryAttempt:

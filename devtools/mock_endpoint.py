@@ -97,6 +97,11 @@ def body_validate(body: bytes, *, idempotency_key: str | None) -> dict[str, Any]
     for name in ("title", "message", "generated_by"):
         if not isinstance(data[name], str) or not data[name].strip():
             raise InvalidRequest(400, f"{name} must be a non-empty string")
+    send_at = instant_parse(data["send_at"], name="send_at")
+    if data["expires_at"] is not None:
+        expires_at = instant_parse(data["expires_at"], name="expires_at")
+        if expires_at <= send_at:
+            raise InvalidRequest(400, "expires_at must be after send_at")
     user = data["user"]
     if not isinstance(user, dict) or set(user) != USER_FIELDS:
         raise InvalidRequest(400, f"user must be an object with exactly {sorted(USER_FIELDS)}")
@@ -105,6 +110,17 @@ def body_validate(body: bytes, *, idempotency_key: str | None) -> dict[str, Any]
     if idempotency_key != data["id"]:
         raise InvalidRequest(400, "Idempotency-Key header must equal the body's id")
     return data
+
+
+def instant_parse(value: Any, *, name: str) -> datetime.datetime:
+    """An ISO 8601 instant in UTC written with ``Z``, or InvalidRequest(400) naming the field."""
+    reason = f"{name} must be an ISO 8601 UTC instant ending in Z, like 2026-11-22T08:00:00Z"
+    if not isinstance(value, str) or not value.endswith("Z") or "T" not in value:
+        raise InvalidRequest(400, reason)
+    try:
+        return datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(400, reason) from None
 
 
 def signature_verify(*, secret: str, headers: dict[str, str], body: bytes, now: float) -> None:

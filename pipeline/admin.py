@@ -162,9 +162,12 @@ class DailyNotificationAdmin(admin.ModelAdmin):
         "status",
         "attempts",
         "generated_by",
+        "send_at",
+        "expires_at",
         "next_attempt_at",
         "last_error_short",
     )
+    # The status filter lists every choice, expired and cancelled included.
     list_filter = ("status", "category", "date", GeneratedByFilter)
     list_select_related = ("user",)
     search_fields = ("user__user_id__exact", "user__name", "user__email")
@@ -186,6 +189,8 @@ class DailyNotificationAdmin(admin.ModelAdmin):
         "generated_by",
         "status",
         "attempts",
+        "send_at",
+        "expires_at",
         "next_attempt_at",
         "lease_expires_at",
         "last_error",
@@ -201,6 +206,8 @@ class DailyNotificationAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "status",
+                    "send_at",
+                    "expires_at",
                     "attempts",
                     "next_attempt_at",
                     "lease_expires_at",

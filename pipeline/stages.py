@@ -84,10 +84,12 @@ class DeliverResult:
 
     @property
     def line(self) -> str:
+        """``delivered N, retrying N, failed N, expired N, cancelled N in Xs (R/s)``."""
         summary = self.summary
         return (
             f"delivered {summary.delivered}, retrying {summary.retrying}, "
-            f"failed {summary.failed} in {summary.elapsed_seconds:.1f}s "
+            f"failed {summary.failed}, expired {summary.expired}, "
+            f"cancelled {summary.cancelled} in {summary.elapsed_seconds:.1f}s "
             f"({summary.rate_per_second:.1f}/s)"
         )
 

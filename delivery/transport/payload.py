@@ -3,10 +3,14 @@
 ``PAYLOAD_FIELDS`` is the one definition of the body: each wire field with how a row
 gives its value. Every transport sends what ``payload_body`` encodes, and the mock
 endpoint refuses a body whose fields differ from these names.
+
+Instants go on the wire as ISO 8601 in UTC with a ``Z`` (``wire_instant``), to the
+second: a receiver in any language parses them without knowing our zone.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable
 from operator import attrgetter
@@ -25,6 +29,13 @@ USER_FIELDS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def wire_instant(value: datetime.datetime | None) -> str | None:
+    """An aware instant as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC; None stays None (JSON null)."""
+    if value is None:
+        return None
+    return value.astimezone(datetime.UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
 def _user_payload(notification: DailyNotification) -> dict[str, Any]:
     user = notification.user
     return {name: value(user) for name, value in USER_FIELDS.items()}
@@ -38,6 +49,9 @@ PAYLOAD_FIELDS: dict[str, Callable[[DailyNotification], Any]] = {
     "title": attrgetter("title"),
     "message": attrgetter("body"),
     "generated_by": attrgetter("generated_by"),
+    # The delivery window: the receiver may drop a message it gets after expires_at.
+    "send_at": lambda notification: wire_instant(notification.send_at),
+    "expires_at": lambda notification: wire_instant(notification.expires_at),
     "user": _user_payload,
 }
 
@@ -49,6 +63,8 @@ PAYLOAD_COLUMNS = (
     "title",
     "body",
     "generated_by",
+    "send_at",
+    "expires_at",
     "user__user_id",
     "user__name",
     "user__email",

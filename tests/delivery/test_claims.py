@@ -11,16 +11,18 @@ from django.utils import timezone
 
 from delivery.claims import (
     Settlement,
+    claim_statement,
     notifications_claim,
     notifications_due_count,
     notifications_release,
     notifications_settle,
 )
 from outbox.models import DailyNotification
-from tests.factories import notification_create, users_create
+from tests.factories import notification_create, user_create, users_create
 
 Status = DailyNotification.Status
 MINUTE = datetime.timedelta(minutes=1)
+HOUR = datetime.timedelta(hours=1)
 
 
 @pytest.fixture
@@ -208,3 +210,299 @@ def test_a_claim_skips_rows_locked_by_another_transaction():
 
     assert len(claim.notifications) == 1
     assert claim.notifications[0].id not in locked_ids
+
+
+# The delivery window and the user's wishes.
+
+
+def test_a_row_is_not_claimed_before_its_send_at(db):
+    now = timezone.now()
+    later = notification_create(send_at=now + HOUR, expires_at=now + 12 * HOUR)
+
+    claim = notifications_claim(batch_size=10, lease_seconds=60, now=now)
+
+    assert (claim.notifications, claim.expired, claim.cancelled) == ([], 0, 0)
+    assert notifications_due_count(now=now) == 0
+    later.refresh_from_db()
+    assert (later.status, later.lease_expires_at) == (Status.PENDING, None)
+
+
+def test_a_row_is_claimed_once_its_send_at_has_come(db):
+    now = timezone.now()
+    notification = notification_create(send_at=now, expires_at=now + HOUR)
+
+    claim = notifications_claim(batch_size=10, lease_seconds=60, now=now)
+
+    assert [n.id for n in claim.notifications] == [notification.id]
+
+
+def test_fresh_rows_are_claimed_earliest_send_at_first(db):
+    now = timezone.now()
+    users = iter(users_create(3))
+    notification_create(user=next(users), send_at=now - MINUTE)
+    earliest = notification_create(user=next(users), send_at=now - HOUR)
+    notification_create(user=next(users), send_at=now - 2 * MINUTE)
+
+    claim = notifications_claim(batch_size=1, lease_seconds=60, now=now)
+
+    assert [n.id for n in claim.notifications] == [earliest.id]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": Status.PENDING},  # a fresh row whose whole window passed unclaimed
+        {"status": Status.PENDING, "attempts": 2, "next_attempt_at": "past"},  # a due retry
+        {"status": Status.PENDING, "attempts": 2, "next_attempt_at": "future"},  # a later one
+        {"status": Status.SENDING, "attempts": 1, "lease_expires_at": "past"},  # a lapsed lease
+    ],
+    ids=["fresh", "due_retry", "later_retry", "lapsed_lease"],
+)
+def test_a_row_past_its_window_becomes_expired_at_claim_keeping_its_error(db, fields):
+    now = timezone.now()
+    moments = {"past": now - MINUTE, "future": now + MINUTE}
+    fields = {name: moments.get(value, value) for name, value in fields.items()}
+    notification = notification_create(
+        send_at=now - 13 * HOUR, expires_at=now - HOUR, last_error="HTTP 503: busy", **fields
+    )
+    assert notifications_due_count(now=now) == 1
+
+    claim = notifications_claim(batch_size=10, lease_seconds=60, now=now)
+
+    assert (claim.notifications, claim.expired, claim.cancelled) == ([], 1, 0)
+    notification.refresh_from_db()
+    assert notification.status == Status.EXPIRED
+    assert notification.lease_expires_at is None
+    assert notification.last_error == "HTTP 503: busy"
+    assert notification.attempts == fields.get("attempts", 0)
+
+
+def test_a_row_is_expired_at_its_expires_at_and_claimed_just_before(db):
+    now = timezone.now()
+    users = iter(users_create(2))
+    closing = notification_create(user=next(users), send_at=now - HOUR, expires_at=now)
+    open_ = notification_create(
+        user=next(users), send_at=now - HOUR, expires_at=now + datetime.timedelta(seconds=1)
+    )
+
+    claim = notifications_claim(batch_size=10, lease_seconds=60, now=now)
+
+    assert [n.id for n in claim.notifications] == [open_.id]
+    assert claim.expired == 1
+    closing.refresh_from_db()
+    assert closing.status == Status.EXPIRED
+
+
+def test_a_row_with_no_expiry_is_claimed_however_late(db):
+    now = timezone.now()
+    notification = notification_create(send_at=now - 30 * 24 * HOUR, expires_at=None)
+
+    claim = notifications_claim(batch_size=10, lease_seconds=60, now=now)
+
+    assert [n.id for n in claim.notifications] == [notification.id]
+
+
+def test_many_closed_windows_expire_in_one_statement(db, django_assert_num_queries):
+    now = timezone.now()
+    for user in users_create(30):
+        notification_create(user=user, send_at=now - 13 * HOUR, expires_at=now - HOUR)
+
+    # The claim statement inside its savepoint, and no select: nothing is sent.
+    with django_assert_num_queries(3):
+        claim = notifications_claim(batch_size=100, lease_seconds=60, now=now)
+
+    assert claim.expired == 30
+    assert set(DailyNotification.objects.values_list("status", flat=True)) == {Status.EXPIRED}
+
+
+def test_a_row_of_a_user_who_opted_out_is_cancelled_at_claim(db):
+    notification = notification_create(user=user_create(notifications_enabled=False))
+
+    claim = notifications_claim(batch_size=10, lease_seconds=60)
+
+    assert (claim.notifications, claim.expired, claim.cancelled) == ([], 0, 1)
+    notification.refresh_from_db()
+    assert (notification.status, notification.lease_expires_at) == (Status.CANCELLED, None)
+
+
+def test_a_row_whose_category_was_muted_is_cancelled_at_claim(db):
+    users = iter(
+        [
+            user_create(muted_categories=["tip"]),
+            user_create(muted_categories=["reminder", "tip"]),
+            user_create(muted_categories=["insight"]),
+            user_create(muted_categories=[]),
+        ]
+    )
+    muted = notification_create(user=next(users), category="tip")
+    muted_among_two = notification_create(user=next(users), category="tip")
+    other_muted = notification_create(user=next(users), category="tip")
+    none_muted = notification_create(user=next(users), category="tip")
+
+    claim = notifications_claim(batch_size=10, lease_seconds=60)
+
+    assert {n.id for n in claim.notifications} == {other_muted.id, none_muted.id}
+    assert claim.cancelled == 2
+    assert set(
+        DailyNotification.objects.filter(id__in=[muted.id, muted_among_two.id]).values_list(
+            "status", flat=True
+        )
+    ) == {Status.CANCELLED}
+
+
+def test_a_retry_of_a_user_who_opted_out_since_is_cancelled_keeping_its_error(db):
+    now = timezone.now()
+    notification = notification_create(
+        user=user_create(notifications_enabled=False),
+        attempts=1,
+        next_attempt_at=now - MINUTE,
+        last_error="HTTP 503: busy",
+    )
+
+    claim = notifications_claim(batch_size=10, lease_seconds=60, now=now)
+
+    assert claim.cancelled == 1
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts, notification.last_error) == (
+        Status.CANCELLED,
+        1,
+        "HTTP 503: busy",
+    )
+
+
+def test_a_closed_window_is_expired_even_for_a_user_who_opted_out(db):
+    now = timezone.now()
+    notification_create(
+        user=user_create(notifications_enabled=False), send_at=now - 2 * HOUR, expires_at=now
+    )
+
+    claim = notifications_claim(batch_size=10, lease_seconds=60, now=now)
+
+    assert (claim.expired, claim.cancelled) == (1, 0)
+
+
+def test_final_and_later_rows_are_not_touched_by_a_claim(db):
+    now = timezone.now()
+    users = iter(users_create(5))
+    rows = [
+        notification_create(user=next(users), status=status, send_at=now - 2 * HOUR)
+        for status in (Status.DELIVERED, Status.FAILED, Status.EXPIRED, Status.CANCELLED)
+    ]
+    rows.append(notification_create(user=next(users), send_at=now + HOUR))
+    before = {row.id: row.updated_at for row in rows}
+
+    claim = notifications_claim(batch_size=10, lease_seconds=60, now=now)
+
+    assert (claim.notifications, claim.expired, claim.cancelled) == ([], 0, 0)
+    assert dict(DailyNotification.objects.values_list("id", "updated_at")) == before
+
+
+# The claim's cost: index-driven, blind to final rows and to rows opening later.
+
+CLAIM_INDEXES = (
+    "outbox_pending_expiry_idx",
+    "outbox_expired_lease_idx",
+    "outbox_due_pending_idx",
+    "outbox_fresh_send_at_idx",
+)
+
+
+def final_rows_insert(count: int) -> None:
+    """``count`` delivered, failed, expired and cancelled rows of one user, in one statement.
+
+    Then the planner's statistics are refreshed, as autovacuum would.
+    """
+    user = user_create()
+    table = DailyNotification._meta.db_table
+    columns = (
+        "id, user_id, date, category, title, body, generated_by, status, attempts, "
+        "last_error, send_at, created_at, updated_at"
+    )
+    if connection.vendor == "postgresql":
+        sql = f"""
+            INSERT INTO {table} ({columns})
+            SELECT gen_random_uuid(), %s, DATE '2000-01-01' + n, 'tip', 't', 'b', 'offline',
+                (ARRAY['delivered', 'failed', 'expired', 'cancelled'])[1 + n %% 4], 1, '',
+                now(), now(), now()
+            FROM generate_series(1, %s) AS n
+        """
+    else:
+        sql = f"""
+            INSERT INTO {table} ({columns})
+            WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < %s)
+            SELECT lower(hex(randomblob(16))), %s, date('2000-01-01', '+' || n || ' days'),
+                'tip', 't', 'b', 'offline',
+                CASE n %% 4 WHEN 0 THEN 'delivered' WHEN 1 THEN 'failed'
+                    WHEN 2 THEN 'expired' ELSE 'cancelled' END, 1, '',
+                datetime('now'), datetime('now'), datetime('now')
+            FROM seq
+        """
+    params = [user.user_id, count] if connection.vendor == "postgresql" else [count, user.user_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        cursor.execute(f"ANALYZE {table}")
+
+
+@pytest.mark.postgres_only
+def test_the_claim_plan_reads_only_the_partial_indexes(db):
+    final_rows_insert(50_000)
+    now = timezone.now()
+    sql, params = claim_statement(now=now, lease=now + MINUTE, limit=500)
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    for index in CLAIM_INDEXES:
+        assert index in plan, plan
+    table = DailyNotification._meta.db_table
+    assert f"Seq Scan on {table}" not in plan, plan
+
+
+@pytest.mark.postgres_only
+def test_the_claim_reads_as_many_buffers_with_final_rows_as_without(db):
+    now = timezone.now()
+    for user in users_create(20):
+        notification_create(user=user, send_at=now - MINUTE)
+    table = DailyNotification._meta.db_table
+
+    def claim_buffers() -> int:
+        sql, params = claim_statement(now=now, lease=now + MINUTE, limit=500)
+        with connection.cursor() as cursor:
+            # Run and rolled back: the rows stay claimable for the second measure.
+            cursor.execute("SAVEPOINT measure")
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+            plan = cursor.fetchone()[0]
+            cursor.execute("ROLLBACK TO SAVEPOINT measure")
+        top = plan[0]["Plan"]
+        return top["Shared Hit Blocks"] + top["Shared Read Blocks"]
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")
+    without = claim_buffers()
+    final_rows_insert(50_000)
+    with_final = claim_buffers()
+
+    # The same rows are read and written; a few blocks either way for index pages.
+    assert with_final <= without * 1.2 + 10, (without, with_final)
+
+
+def test_the_claim_plan_uses_only_partial_indexes_on_sqlite(db):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's plan; PostgreSQL has its own test")
+    final_rows_insert(5_000)
+    now = timezone.now()
+    sql, params = claim_statement(now=now, lease=now + MINUTE, limit=500)
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        steps = [str(row[-1]) for row in cursor.fetchall()]
+
+    # SQLite may serve the fresh arm from the other pending-only index: either way no
+    # step reads the final rows.
+    table = DailyNotification._meta.db_table
+    reads = [step for step in steps if f" {table} " in f"{step} "]
+    assert reads, steps
+    allowed = (*CLAIM_INDEXES, "sqlite_autoindex_outbox_dailynotification_1 (id=?)")
+    for step in reads:
+        assert step.startswith("SEARCH") and any(index in step for index in allowed), steps

@@ -100,3 +100,41 @@ def test_retry_after_shorter_than_the_jittered_backoff_keeps_the_backoff(retry_a
 
 def test_retry_after_date_without_zone_is_gmt():
     assert retry_after_seconds("Sun, 22 Nov 2026 12:00:10", now=NOW) == 10.0
+
+
+@pytest.mark.parametrize(
+    ("attempts", "http_status", "retry_after", "expires_in", "outcome", "delay_seconds"),
+    [
+        (1, 503, None, None, Outcome.RETRY, 30),  # no expiry: the window never closes
+        (1, 503, None, 31, Outcome.RETRY, 30),  # the retry falls inside the window
+        (1, 503, None, 30, Outcome.EXPIRED, None),  # at expires_at: too late
+        (1, 503, None, 29, Outcome.EXPIRED, None),  # after it
+        (1, None, None, 10, Outcome.EXPIRED, None),  # a network error alike
+        (3, 429, None, 121, Outcome.RETRY, 120),
+        (3, 429, None, 119, Outcome.EXPIRED, None),
+        (1, 429, "120", 100, Outcome.EXPIRED, None),  # Retry-After pushes it past the end
+        (1, 429, "120", 121, Outcome.RETRY, 120),
+        (1, 503, None, -5, Outcome.EXPIRED, None),  # the window closed during the attempt
+        (1, 200, None, -5, Outcome.DELIVERED, None),  # an answer in flight still counts
+        (1, 400, None, 10, Outcome.FAILED, None),  # a permanent error stays failed
+        (8, 503, None, 10, Outcome.FAILED, None),  # out of attempts: failed, no retry to expire
+    ],
+)
+def test_decide_across_the_window_end(
+    attempts, http_status, retry_after, expires_in, outcome, delay_seconds
+):
+    expires_at = None if expires_in is None else NOW + datetime.timedelta(seconds=expires_in)
+
+    decision = policy().decide(
+        attempts=attempts,
+        http_status=http_status,
+        retry_after=retry_after,
+        now=NOW,
+        expires_at=expires_at,
+    )
+
+    assert decision.outcome is outcome
+    if delay_seconds is None:
+        assert decision.next_attempt_at is None
+    else:
+        assert decision.next_attempt_at == NOW + datetime.timedelta(seconds=delay_seconds)

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 import uuid
+import zoneinfo
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -49,6 +50,8 @@ def notification_build(*, user: User | None = None, **overrides) -> DailyNotific
         "title": "Drink water",
         "body": "A glass of water before each meal helps.",
         "generated_by": "offline",
+        "send_at": datetime.datetime(2026, 11, 22, 8, 0, tzinfo=datetime.UTC),
+        "expires_at": datetime.datetime(2026, 11, 22, 21, 0, tzinfo=datetime.UTC),
     }
     fields.update(overrides)
     return DailyNotification(**fields)
@@ -130,6 +133,7 @@ class TransportContract:
                 f'{{"id":"{notification.id}","date":"2026-11-22","category":"insight",'
                 '"title":"Your BMI band","message":"Healthy range — keep it up.",'
                 '"generated_by":"offline",'
+                '"send_at":"2026-11-22T08:00:00Z","expires_at":"2026-11-22T21:00:00Z",'
                 '"user":{"id":"42","name":"Zoë Smith","email":"zoe@example.com"}}'
             ).encode()
         )
@@ -171,6 +175,8 @@ class TransportContract:
             "title": "Your BMI band",
             "message": "Healthy range — keep it up.",
             "generated_by": "offline",
+            "send_at": "2026-11-22T08:00:00Z",
+            "expires_at": "2026-11-22T21:00:00Z",
             "user": {"id": "42", "name": "Alice Smith", "email": "alice@example.com"},
         }
         assert request["headers"] == {
@@ -178,6 +184,22 @@ class TransportContract:
             "idempotency-key": str(notification.id),
         }
         assert result.http_status == 200
+
+    def test_the_window_goes_in_utc_with_z_and_no_expiry_as_null(self, transport, endpoint) -> None:
+        tokyo = zoneinfo.ZoneInfo("Asia/Tokyo")
+        notification = notification_build(
+            send_at=datetime.datetime(2026, 11, 22, 8, 0, 0, 250_000, tzinfo=tokyo),
+            expires_at=None,
+        )
+
+        transport(url=endpoint.url).send(notification)
+
+        [request] = endpoint.app.recorder.received
+        assert request["status"] == 200
+        assert (request["body"]["send_at"], request["body"]["expires_at"]) == (
+            "2026-11-21T23:00:00Z",
+            None,
+        )
 
     def test_every_attempt_carries_the_row_id_as_idempotency_key(
         self, transport, raw_servers

@@ -26,6 +26,8 @@ def valid_body(**overrides) -> dict:
         "title": "Drink water",
         "message": "A glass before each meal.",
         "generated_by": "offline",
+        "send_at": "2026-11-22T08:00:00Z",
+        "expires_at": "2026-11-22T21:00:00Z",
         "user": {"id": "1", "name": "Alice Smith", "email": "alice@example.com"},
     }
     body.update(overrides)
@@ -60,6 +62,14 @@ def test_a_valid_notification_is_accepted_and_recorded(endpoint):
         (valid_body(category={"tip": 1}), "category"),
         (valid_body(category=None), "category"),
         (valid_body(message=""), "message"),
+        (valid_body(send_at=None), "send_at must be an ISO 8601 UTC instant"),
+        (valid_body(send_at="2026-11-22T08:00:00"), "send_at"),  # no zone
+        (valid_body(send_at="2026-11-22T08:00:00+01:00"), "send_at"),  # not UTC
+        (valid_body(send_at="2026-11-22 08:00Z"), "send_at"),
+        (valid_body(send_at="tomorrow Z"), "send_at"),
+        (valid_body(send_at=1764000000), "send_at"),
+        (valid_body(expires_at="2026-11-22"), "expires_at must be an ISO 8601 UTC instant"),
+        (valid_body(expires_at="2026-11-22T08:00:00Z"), "expires_at must be after send_at"),
         (valid_body(user={"id": "1", "name": "A"}), "user must be an object"),
         ([1, 2], "not a JSON object"),
     ],
@@ -89,6 +99,17 @@ def test_what_the_sender_builds_is_valid():
     body = notification_payload(notification_build())
 
     assert body_validate(json.dumps(body).encode(), idempotency_key=body["id"]) == body
+
+
+def test_what_the_sender_builds_without_expiry_is_valid():
+    body = notification_payload(notification_build(expires_at=None))
+
+    assert body["expires_at"] is None
+    assert body_validate(json.dumps(body).encode(), idempotency_key=body["id"]) == body
+
+
+def test_a_window_with_no_end_is_accepted(endpoint):
+    assert post(endpoint.url, valid_body(expires_at=None)).status_code == 200
 
 
 def test_idempotency_key_must_match_the_id(endpoint):

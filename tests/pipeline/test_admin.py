@@ -348,3 +348,63 @@ def test_actions_send_anonymous_users_to_login(client, notifications_by_status, 
     assert response["Location"].startswith(reverse("admin:login"))
     failed.refresh_from_db()
     assert failed.status == Status.FAILED
+
+
+# The delivery window and the final statuses it brings.
+
+
+@pytest.fixture
+def window_rows(db) -> dict[str, DailyNotification]:
+    """An expired, a cancelled and a pending row with their windows."""
+    send_at = datetime.datetime(2026, 11, 22, 7, 0, tzinfo=datetime.UTC)
+    expires_at = datetime.datetime(2026, 11, 22, 20, 0, tzinfo=datetime.UTC)
+    return {
+        status: notification_create(status=status, send_at=send_at, expires_at=expires_at)
+        for status in (Status.EXPIRED, Status.CANCELLED, Status.PENDING)
+    }
+
+
+@pytest.mark.parametrize("status", [Status.EXPIRED, Status.CANCELLED])
+def test_the_status_filter_offers_and_applies_the_new_statuses(admin_client, window_rows, status):
+    response = admin_client.get(CHANGELIST)
+    assert f"?status__exact={status.value}".encode() in response.content
+
+    response = admin_client.get(CHANGELIST + f"?status__exact={status.value}")
+
+    assert list(response.context["cl"].result_list) == [window_rows[status]]
+
+
+def test_the_list_shows_send_at_and_expires_at(admin_client, window_rows):
+    response = admin_client.get(CHANGELIST)
+
+    assert b"column-send_at" in response.content
+    assert b"column-expires_at" in response.content
+    assert b"field-send_at" in response.content
+    assert b"field-expires_at" in response.content
+
+
+def test_the_change_page_shows_the_window_read_only(admin_client, window_rows):
+    notification = window_rows[Status.EXPIRED]
+    url = reverse("admin:outbox_dailynotification_change", args=[notification.pk])
+
+    response = admin_client.get(url)
+
+    assert response.status_code == 200
+    admin_form = response.context["adminform"]
+    fields = {name for fieldset in admin_form for line in fieldset for name in line.fields}
+    assert {"send_at", "expires_at"} <= fields
+    assert {"send_at", "expires_at"} <= set(admin_form.readonly_fields)
+    # TIME_ZONE is UTC in the tests: the instants read as stored.
+    assert b"Nov. 22, 2026, 7 a.m." in response.content
+    assert b"Nov. 22, 2026, 8 p.m." in response.content
+
+
+@pytest.mark.parametrize("query", ["?status__exact=expired", "?status__exact=cancelled"])
+def test_query_count_of_the_new_status_filters_does_not_grow_with_rows(admin_client, query):
+    status = query.rsplit("=", 1)[1]
+    for user in users_create(3):
+        notification_create(user=user, status=status)
+    few = changelist_query_count(admin_client, query)
+    for user in users_create(60):
+        notification_create(user=user, status=status)
+    assert changelist_query_count(admin_client, query) == few

@@ -45,7 +45,7 @@ def test_the_documented_options_reach_the_worker(deliver_calls) -> None:
     [call] = deliver_calls
     assert (call["concurrency"], call["batch_size"], call["forever"]) == (3, 7, True)
     assert call["max_seconds"] == 9.0
-    assert line == "delivered 3, retrying 0, failed 0 in 1.0s (3.0/s)"
+    assert line == "delivered 3, retrying 0, failed 0, expired 0, cancelled 0 in 1.0s (3.0/s)"
 
 
 def test_without_options_the_settings_decide(deliver_calls, settings) -> None:

@@ -97,5 +97,14 @@ def test_no_user_left_no_line() -> None:
 def test_the_deliver_line() -> None:
     summary = DeliverySummary(delivered=4, retrying=1, failed=1, elapsed_seconds=2.0)
     assert DeliverResult(summary=summary).line == (
-        "delivered 4, retrying 1, failed 1 in 2.0s (3.0/s)"
+        "delivered 4, retrying 1, failed 1, expired 0, cancelled 0 in 2.0s (3.0/s)"
+    )
+
+
+def test_the_deliver_line_counts_expired_and_cancelled() -> None:
+    summary = DeliverySummary(
+        delivered=4, retrying=1, failed=1, expired=3, cancelled=1, elapsed_seconds=2.0
+    )
+    assert DeliverResult(summary=summary).line == (
+        "delivered 4, retrying 1, failed 1, expired 3, cancelled 1 in 2.0s (5.0/s)"
     )
