@@ -16,6 +16,7 @@ This module is named after the library it wraps; its imports are absolute, so
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -106,7 +107,7 @@ class AiohttpTransport(AsyncTransport):
                 notification,
                 started_at=started_at,
                 started=started,
-                error=self.redact(f"{type(error).__name__}: {error}"),
+                error=self.redact(f"{error_kind(error)}: {type(error).__name__}: {error}"),
             )
         return result_answered(
             notification,
@@ -129,6 +130,20 @@ class AiohttpTransport(AsyncTransport):
             return
         self._loop_thread.call(self.session.close())
         self._loop_thread.close()
+
+
+def error_kind(error: BaseException) -> str:
+    """The failure's kind in the words the requests transport's errors start with.
+
+    The attempt log then reads alike whichever client sent: ``SSLError``,
+    ``ConnectionError`` (refused, unresolvable, reset, closed early) or
+    ``ProtocolError`` (an answer that broke off or made no sense).
+    """
+    if isinstance(error, aiohttp.ClientSSLError | ssl.SSLError):
+        return "SSLError"
+    if isinstance(error, aiohttp.ClientConnectionError | OSError):
+        return "ConnectionError"
+    return "ProtocolError"
 
 
 async def excerpt_read(content: aiohttp.StreamReader, limit: int) -> bytes:
