@@ -49,7 +49,7 @@ from delivery.claims import (
     notifications_release,
     notifications_settle,
 )
-from delivery.conf import DeliverySettings
+from delivery.conf import DeliverySettings, DeliverySettingsError
 from delivery.metrics import WorkerMetrics
 from delivery.models import DeliveryAttempt, DeliveryBreaker
 from delivery.protection import BreakerEvent, BreakerState, CircuitBreaker, RateLimiter
@@ -631,7 +631,12 @@ def notifications_deliver(
     config = DeliverySettings.from_settings()
     metrics = WorkerMetrics()
     if metrics_port is not None:
-        port = metrics.serve(port=metrics_port)
+        try:
+            port = metrics.serve(port=metrics_port)
+        except OSError as error:
+            raise DeliverySettingsError(
+                f"cannot serve metrics on port {metrics_port}: {error.strerror or error}"
+            ) from None
         log_action(logger, "delivery.metrics_serving", port=port)
     try:
         worker = DeliveryWorker(
