@@ -61,6 +61,7 @@ def test_sigterm_with_hundreds_in_flight_leaves_nothing_sending(
     out, err = worker.communicate(timeout=30)
 
     assert worker.returncode == 0, err
+    assert out.startswith("delivered ")
     assert not DailyNotification.objects.filter(status=Status.SENDING).exists()
     delivered = DailyNotification.objects.filter(status=Status.DELIVERED).count()
     assert 0 < delivered < 1000
