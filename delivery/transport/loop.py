@@ -26,11 +26,20 @@ T = TypeVar("T")
 CLOSE_TIMEOUT_SECONDS = 10.0
 
 
+def event_loop_new() -> asyncio.AbstractEventLoop:
+    """A new event loop: uvloop's when it is installed (less work per request), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class LoopThread:
     """A running event loop on a daemon thread; ``close`` stops it and joins the thread."""
 
     def __init__(self, *, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = event_loop_new()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
