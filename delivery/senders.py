@@ -30,9 +30,12 @@ from delivery.transport import AsyncTransport, SendResult, Transport
 if TYPE_CHECKING:
     from outbox.models import DailyNotification
 
-# An attempt told to wait for the breaker asks again at least this often (a missed
-# wake-up costs no more than this).
+# An attempt told to wait for the breaker asks again at least this often: on threads
+# a wake-up can slip between the question and the wait, which costs no more than this.
 WAIT_SECONDS = 0.25
+# On the loop the answer and the wake-up share one thread and cannot cross: this is
+# only a safety net, long enough that a thousand waiting attempts cost nothing.
+LOOP_WAIT_SECONDS = 2.0
 # How long closing waits beyond the attempt deadline for attempts still under way.
 CLOSE_GRACE_SECONDS = 2.0
 
@@ -239,7 +242,7 @@ class LoopSender(Sender):
                 return None
             if admission is not Admission.WAIT:
                 break
-            await self._pause(WAIT_SECONDS, until=self.changed)
+            await self._pause(LOOP_WAIT_SECONDS, until=self.changed)
         if self.rules.limiter is not None:
             delay = self.rules.limiter.reserve()
             if delay > 0:

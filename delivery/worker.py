@@ -202,10 +202,12 @@ class DeliveryWorker:
         # After a claim found nothing, the next waits for a settle (which may make
         # retries due) or, with `forever`, for the idle pause.
         drained = False
+        woken = False
         try:
             while True:
-                if self.stop.is_set():
+                if self.stop.is_set() and not woken:
                     self.sender.wake()
+                    woken = True
                 self._breaker_publish()
                 may_claim = not self.stop.is_set() and (
                     deadline is None or time.monotonic() < deadline
@@ -270,8 +272,9 @@ class DeliveryWorker:
         """Nothing to do: wait for rows to become due, or for the breaker's next probe."""
         wait = IDLE_SECONDS
         until_probe = self.breaker.seconds_to_probe()
-        if until_probe is not None:
-            wait = min(max(until_probe, 0.01), IDLE_SECONDS)
+        # A probe already due found nothing to claim: nothing is due, wait as usual.
+        if until_probe:
+            wait = min(until_probe, IDLE_SECONDS)
         self.stop.wait(wait)
 
     def _database_wait(self, error: Exception, *, during: str) -> None:

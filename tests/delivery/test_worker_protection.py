@@ -167,3 +167,18 @@ def test_an_outage_in_mid_run_gives_queued_rows_back_uncounted(endpoint, deliver
     assert summary.failed == 0
     assert summary.released > 0
     assert endpoint.app.recorder.duplicates == 0
+
+
+def test_batches_are_claimed_ahead_of_the_senders_and_bounded(endpoint, delivery_settings):
+    notifications_create(80)
+    endpoint.app.faults.latency_ms = 400
+    worker = WorkerThread(concurrency=10, batch_size=10)
+    held: list[int] = []
+    while len(endpoint.app.recorder.received) < 60:
+        held.append(DailyNotification.objects.filter(status=Status.SENDING).count())
+        time.sleep(0.02)
+    worker.stop()
+
+    # The attempts in flight and two batches queued behind them, never more.
+    assert max(held) == 10 + 2 * 10
+    assert DailyNotification.objects.filter(status=Status.DELIVERED).count() >= 60
