@@ -45,6 +45,8 @@ The asyncio sections (``--sections``; the two settings above are ``requests``):
   Target: four at least 1.5x one.
 - ``memory``: peak RSS of delivery (SQLite, no latency) at ``--rows`` and
   ``--memory-rows``, and with 2,000 in flight at 200 ms latency. Target: within 20%.
+- ``sweep``: delivery at concurrency 16, 64, 256 and 1,000 against 0, 50 and 200 ms
+  of endpoint latency (the figures behind the default concurrency; no target).
 
     .venv/bin/python bench/deliver.py --sections aiohttp,latency,workers,memory --rows 20000
 """
@@ -141,6 +143,8 @@ def main() -> None:
         verdicts += run_workers_section(args)
     if "memory" in sections:
         verdicts += run_asyncio_memory_section(args)
+    if "sweep" in sections:
+        run_concurrency_sweep(args)
     print("\nverdicts:")
     for text, ok in verdicts:
         print(f"  [{'ok' if ok else 'MISSED'}] {text}")
@@ -468,6 +472,30 @@ def run_latency_section(args, *, databases: list[str]) -> list[tuple[str, bool]]
                 (f"{LATENCY_MS} ms, {database}: every row delivered once", result["once"]),
             ]
     return verdicts
+
+
+SWEEP_CONCURRENCY = (16, 64, 256, 1000)
+SWEEP_LATENCIES_MS = (0, 50, 200)
+
+
+def run_concurrency_sweep(args) -> None:
+    """Delivery (SQLite, aiohttp) at each concurrency and endpoint latency: behind the default."""
+    print("\n== concurrency sweep: notifications_deliver rows/s, SQLite, aiohttp ==")
+    print("  latency  " + "".join(f"{c:>10}" for c in SWEEP_CONCURRENCY))
+    for latency in SWEEP_LATENCIES_MS:
+        with mock_endpoint(latency_ms=latency) as url:
+            rates = [
+                deliver_once(
+                    "sqlite",
+                    url=url,
+                    rows=args.rows,
+                    concurrency=concurrency,
+                    transport="aiohttp",
+                    batch_size=args.batch_size,
+                )["rate"]
+                for concurrency in SWEEP_CONCURRENCY
+            ]
+        print(f"  {latency:>4} ms  " + "".join(f"{rate:>10.0f}" for rate in rates))
 
 
 def run_workers_section(args) -> list[tuple[str, bool]]:
