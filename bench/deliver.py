@@ -4,8 +4,8 @@
     .venv/bin/python bench/deliver.py --rows 2000         # a quick run
     .venv/bin/python bench/deliver.py --memory-check      # peak RSS at 20,000 vs 200,000 rows
     .venv/bin/python bench/deliver.py --databases sqlite  # skip PostgreSQL
-    .venv/bin/python bench/deliver.py --claim-cost-only   # the claim cost alone (PostgreSQL)
-    .venv/bin/python bench/deliver.py --claim-cost-only --final-rows 100000  # a quick one
+    .venv/bin/python bench/deliver.py --sections claim    # the claim cost alone (PostgreSQL)
+    .venv/bin/python bench/deliver.py --sections claim --final-rows 100000  # a quick one
 
 The mock endpoint runs as its own process (``manage.py mock_endpoint``, uvicorn),
 the same one for every figure of a setting. Two settings:
@@ -30,8 +30,29 @@ For each setting, against the same endpoint:
 Targets: delivery at least 0.7x the raw limit in both settings; at least 10x the
 naive loop with 20 ms latency; with ``--memory-check``, delivery's peak RSS at
 ``--rows`` and ``--memory-rows`` (200,000) within 20% of each other (SQLite).
+These two settings run the ``requests`` transport, whose raw limit they compare with.
 
-The claim cost (PostgreSQL; run whenever ``--databases`` names it): a fresh database
+The asyncio sections (``--sections``; the two settings above are ``requests``):
+
+- ``aiohttp``: no added latency; the raw limit of the same client library (an
+  ``aiohttp`` loop, one session, ``--aio-concurrency`` requests in flight, no
+  database, in a process of its own) against ``notifications_deliver`` with the
+  default transport at the same concurrency. Target: at least 0.7x raw.
+- ``latency``: 200 ms added latency, 1,000 in flight: raw aiohttp at 1,000 against
+  delivery at ``--concurrency 1000``, and the ``requests`` transport at 16, 64 and
+  256 threads (on ``--requests-rows`` rows). Targets: at least 0.7x raw, at least 5x
+  the best ``requests`` figure.
+- ``workers``: PostgreSQL, 200 ms latency, ``--worker-concurrency`` in flight per
+  worker: four ``notifications_deliver`` processes started together against one.
+  Target: four at least 1.5x one.
+- ``memory``: peak RSS of delivery (SQLite, no latency) at ``--rows`` and
+  ``--memory-rows``, and with 2,000 in flight at 200 ms latency. Target: within 20%.
+- ``sweep``: delivery at concurrency 16, 64, 256 and 1,000 against 0, 50 and 200 ms
+  of endpoint latency (the figures behind the default concurrency; no target).
+
+    .venv/bin/python bench/deliver.py --sections aiohttp,latency,workers,memory --rows 20000
+
+The ``claim`` section (PostgreSQL): a fresh database
 with ``--due-rows`` users, each with one row due now and one opening tomorrow (which
 no claim may read). ``notifications_claim`` drains the due rows in batches of
 ``--batch-size``, ``--claim-repeats`` times (the rows are put back and the table
@@ -65,10 +86,10 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_BENCH_DB = "bench_deliver"
 # The PostgreSQL database the run drops and re-creates (``--database-name``).
 BENCH_DB = DEFAULT_BENCH_DB
+CLAIM_COST_TARGET = 0.20
 RAW_TARGET = 0.7
 NAIVE_TARGET = 10.0
 FLATNESS_TARGET = 0.20
-CLAIM_COST_TARGET = 0.20
 INSERT_CHUNK = 5000
 DATABASES = ("sqlite", "postgres")
 
@@ -97,35 +118,58 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--memory-check", action="store_true")
     parser.add_argument("--memory-rows", type=int, default=200_000)
-    parser.add_argument("--claim-cost-only", action="store_true")
-    parser.add_argument("--final-rows", type=int, default=1_000_000)
-    parser.add_argument("--due-rows", type=int, default=10_000)
-    parser.add_argument("--claim-repeats", type=int, default=5)
-    parser.add_argument("--database-name", default=DEFAULT_BENCH_DB)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=16, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--sections",
+        default="requests",
+        help="comma-separated: requests (the two settings above), aiohttp, latency, workers, memory, claim",
+    )
+    parser.add_argument("--aio-concurrency", type=int, default=256)
+    parser.add_argument("--final-rows", type=int, default=1_000_000)
+    parser.add_argument("--due-rows", type=int, default=10_000)
+    parser.add_argument("--claim-repeats", type=int, default=5)
+    parser.add_argument("--database-name", default=DEFAULT_BENCH_DB)
+    parser.add_argument("--requests-rows", type=int, default=4000)
+    parser.add_argument("--worker-concurrency", type=int, default=64)
+    parser.add_argument("--transport", default="requests", help=argparse.SUPPRESS)
+    parser.add_argument("--latency-ms", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "raw-aiohttp":
+        sys.path.insert(0, str(PROJECT_DIR))
+        print(json.dumps(raw_aiohttp(url=args.url, rows=args.rows, concurrency=args.concurrency)))
+        return
     if args.child:
         child_main(args)
         return
-
+    sections = {name.strip() for name in args.sections.split(",") if name.strip()}
     global BENCH_DB
     BENCH_DB = args.database_name
+
     databases = [name.strip() for name in args.databases.split(",") if name.strip()]
+    print(
+        f"deliver benchmark: {args.rows:,} notifications, batch size {args.batch_size}, "
+        f"databases {', '.join(databases)}, {os.cpu_count()} CPUs (client and endpoint share them)"
+    )
     verdicts: list[tuple[str, bool]] = []
-    if not args.claim_cost_only:
-        print(
-            f"deliver benchmark: {args.rows:,} notifications, batch size {args.batch_size}, "
-            f"databases {', '.join(databases)}, {os.cpu_count()} CPUs "
-            "(client and endpoint share them)"
-        )
+    if "requests" in sections:
         for setting in SETTINGS:
             verdicts += run_setting(setting, args=args, databases=databases)
         if args.memory_check:
             verdicts += run_memory_check(args)
-    if args.claim_cost_only or "postgres" in databases:
+    if "aiohttp" in sections:
+        verdicts += run_aiohttp_section(args, databases=databases)
+    if "latency" in sections:
+        verdicts += run_latency_section(args, databases=databases)
+    if "workers" in sections:
+        verdicts += run_workers_section(args)
+    if "memory" in sections:
+        verdicts += run_asyncio_memory_section(args)
+    if "sweep" in sections:
+        run_concurrency_sweep(args)
+    if "claim" in sections:
         verdicts += run_claim_cost(args)
     print("\nverdicts:")
     for text, ok in verdicts:
@@ -244,6 +288,366 @@ def run_memory_check(args) -> list[tuple[str, bool]]:
     ]
 
 
+# --- the asyncio sections ----------------------------------------------------
+
+AIO_RAW_TARGET = 0.7
+REQUESTS_TARGET = 5.0
+WORKERS_TARGET = 1.5
+LATENCY_MS = 200
+LATENCY_CONCURRENCY = 1000
+MEMORY_IN_FLIGHT = 2000
+REQUESTS_THREADS = (16, 64, 256)
+
+
+def filled_database(database: str, *, url: str, rows: int) -> str:
+    """A fresh database with ``rows`` pending notifications; returns its DATABASE_URL."""
+    database_url = database_create(database)
+    child("setup", database_url=database_url, url=url, rows=rows, naive_rows=0)
+    return database_url
+
+
+def deliver_once(
+    database: str, *, url: str, rows: int, concurrency: int, transport: str, batch_size: int
+) -> dict:
+    """One ``notifications_deliver`` run in a fresh process on a fresh database; rows/s and RSS."""
+    database_url = filled_database(database, url=url, rows=rows)
+    try:
+        endpoint_reset(url)
+        result = child(
+            "deliver",
+            database_url=database_url,
+            url=url,
+            rows=rows,
+            concurrency=concurrency,
+            batch_size=batch_size,
+            transport=transport,
+        )
+        report = endpoint_report(url)
+        endpoint_reset(url)
+    finally:
+        database_drop(database, database_url)
+    result["rate"] = result["delivered"] / result["seconds"]
+    result["once"] = result["delivered"] == rows and report["duplicates"] == 0
+    result["unique"] = report["unique"]
+    result["duplicates"] = report["duplicates"]
+    return result
+
+
+def raw_aiohttp_limit(*, url: str, rows: int, concurrency: int) -> float:
+    """The raw aiohttp limit, measured in a process of its own (no Django, no database)."""
+    command = [sys.executable, __file__, "--child", "raw-aiohttp", "--url", url]
+    command += ["--rows", str(rows), "--concurrency", str(concurrency)]
+    completed = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise SystemExit(f"raw aiohttp run failed:\n{completed.stderr}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])["rate"]
+
+
+def raw_aiohttp(*, url: str, rows: int, concurrency: int) -> dict:
+    """POSTs/s of ``rows`` similar requests from one aiohttp session, ``concurrency`` at once."""
+    import asyncio
+
+    import aiohttp
+
+    async def run() -> float:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for number in range(rows):
+            queue.put_nowait(number)
+        statuses: list[int] = []
+        connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def consume() -> None:
+                while not queue.empty():
+                    number = queue.get_nowait()
+                    body, headers = raw_request(number)
+                    async with session.post(url, data=body, headers=headers) as response:
+                        await response.read()
+                        statuses.append(response.status)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(consume() for _ in range(concurrency)))
+            seconds = time.perf_counter() - started
+        if any(status != 200 for status in statuses):
+            raise SystemExit("the raw aiohttp run got non-200 answers")
+        return rows / seconds
+
+    # The worker's own kind of loop (uvloop when installed), so the two compare like with like.
+    from delivery.transport.loop import event_loop_new
+
+    loop = event_loop_new()
+    try:
+        return {"rate": loop.run_until_complete(run())}
+    finally:
+        loop.close()
+
+
+def raw_request(number: int) -> tuple[bytes, dict[str, str]]:
+    """A body and headers like the worker's, for the raw limits."""
+    key = str(uuid.uuid4())
+    body = json.dumps(
+        {
+            "id": key,
+            "date": "2026-11-22",
+            "category": "tip",
+            "title": "Drink water",
+            "message": f"A glass of water before each meal helps (user {number}).",
+            "generated_by": "offline",
+            "send_at": "2026-11-22T08:00:00Z",
+            "expires_at": "2026-11-22T21:00:00Z",
+            "user": {
+                "id": f"u{number}",
+                "name": f"Bench User {number}",
+                "email": f"u{number}@example.com",
+            },
+        },
+        separators=(",", ":"),
+    ).encode()
+    return body, {"Content-Type": "application/json", "Idempotency-Key": key}
+
+
+def delivery_line(label: str, result: dict) -> str:
+    return (
+        f"  {label:<44} {result['rate']:9.0f} rows/s ({result['delivered']:,} delivered in "
+        f"{result['seconds']:.2f}s, peak RSS {result['maxrss_mb']:.0f} MB; endpoint: "
+        f"{result['unique']:,} unique, {result['duplicates']} duplicates)"
+    )
+
+
+def run_aiohttp_section(args, *, databases: list[str]) -> list[tuple[str, bool]]:
+    concurrency = args.aio_concurrency
+    print(f"\n== aiohttp, no added latency, concurrency {concurrency} ==")
+    verdicts = []
+    with mock_endpoint(latency_ms=0) as url:
+        for database in databases:
+            raw = raw_aiohttp_limit(url=url, rows=args.rows, concurrency=concurrency)
+            endpoint_reset(url)
+            result = deliver_once(
+                database,
+                url=url,
+                rows=args.rows,
+                concurrency=concurrency,
+                transport="aiohttp",
+                batch_size=args.batch_size,
+            )
+            ratio = result["rate"] / raw
+            print(f"  {database:<8} raw aiohttp (one session, no db):{raw:15.0f} rows/s")
+            print(delivery_line(f"{database:<8} notifications_deliver (aiohttp):", result))
+            print(f"  {database:<8} ratio: {ratio:.2f}x the raw aiohttp limit")
+            verdicts += [
+                (
+                    f"aiohttp, {database}: {ratio:.2f}x raw aiohttp >= {AIO_RAW_TARGET}",
+                    ratio >= AIO_RAW_TARGET,
+                ),
+                (f"aiohttp, {database}: every row delivered once", result["once"]),
+            ]
+    return verdicts
+
+
+def run_latency_section(args, *, databases: list[str]) -> list[tuple[str, bool]]:
+    print(
+        f"\n== {LATENCY_MS} ms latency, {LATENCY_CONCURRENCY:,} in flight "
+        f"(requests transport on {args.requests_rows:,} rows) =="
+    )
+    verdicts = []
+    with mock_endpoint(latency_ms=LATENCY_MS) as url:
+        for database in databases:
+            raw = raw_aiohttp_limit(url=url, rows=args.rows, concurrency=LATENCY_CONCURRENCY)
+            endpoint_reset(url)
+            result = deliver_once(
+                database,
+                url=url,
+                rows=args.rows,
+                concurrency=LATENCY_CONCURRENCY,
+                transport="aiohttp",
+                batch_size=args.batch_size,
+            )
+            print(f"  {database:<8} raw aiohttp at {LATENCY_CONCURRENCY:,}:{raw:22.0f} rows/s")
+            print(delivery_line(f"{database:<8} notifications_deliver (aiohttp):", result))
+            threaded = {}
+            for threads in REQUESTS_THREADS:
+                threaded[threads] = deliver_once(
+                    database,
+                    url=url,
+                    rows=args.requests_rows,
+                    concurrency=threads,
+                    transport="requests",
+                    batch_size=args.batch_size,
+                )
+                print(
+                    delivery_line(
+                        f"{database:<8} requests transport, {threads} threads:", threaded[threads]
+                    )
+                )
+            best_threads = max(threaded, key=lambda n: threaded[n]["rate"])
+            best = threaded[best_threads]["rate"]
+            raw_ratio = result["rate"] / raw
+            requests_ratio = result["rate"] / best
+            print(
+                f"  {database:<8} ratios: {raw_ratio:.2f}x raw aiohttp, {requests_ratio:.1f}x the "
+                f"requests transport at its best ({best_threads} threads)"
+            )
+            verdicts += [
+                (
+                    f"{LATENCY_MS} ms, {database}: {raw_ratio:.2f}x raw aiohttp >= {AIO_RAW_TARGET}",
+                    raw_ratio >= AIO_RAW_TARGET,
+                ),
+                (
+                    f"{LATENCY_MS} ms, {database}: {requests_ratio:.1f}x requests at {best_threads} "
+                    f"threads >= {REQUESTS_TARGET:.0f}",
+                    requests_ratio >= REQUESTS_TARGET,
+                ),
+                (f"{LATENCY_MS} ms, {database}: every row delivered once", result["once"]),
+            ]
+    return verdicts
+
+
+SWEEP_CONCURRENCY = (16, 64, 256, 1000)
+SWEEP_LATENCIES_MS = (0, 50, 200)
+
+
+def run_concurrency_sweep(args) -> None:
+    """Delivery (SQLite, aiohttp) at each concurrency and endpoint latency: behind the default."""
+    print("\n== concurrency sweep: notifications_deliver rows/s, SQLite, aiohttp ==")
+    print("  latency  " + "".join(f"{c:>10}" for c in SWEEP_CONCURRENCY))
+    for latency in SWEEP_LATENCIES_MS:
+        with mock_endpoint(latency_ms=latency) as url:
+            rates = [
+                deliver_once(
+                    "sqlite",
+                    url=url,
+                    rows=args.rows,
+                    concurrency=concurrency,
+                    transport="aiohttp",
+                    batch_size=args.batch_size,
+                )["rate"]
+                for concurrency in SWEEP_CONCURRENCY
+            ]
+        print(f"  {latency:>4} ms  " + "".join(f"{rate:>10.0f}" for rate in rates))
+
+
+def run_workers_section(args) -> list[tuple[str, bool]]:
+    concurrency = args.worker_concurrency
+    print(
+        f"\n== PostgreSQL, {LATENCY_MS} ms latency, {concurrency} in flight per worker: "
+        "4 worker processes against 1 =="
+    )
+    rates = {}
+    with mock_endpoint(latency_ms=LATENCY_MS) as url:
+        for workers in (1, 4):
+            database_url = filled_database("postgres", url=url, rows=args.rows)
+            try:
+                endpoint_reset(url)
+                rate, delivered = workers_run(
+                    workers, database_url=database_url, url=url, concurrency=concurrency, args=args
+                )
+                report = endpoint_report(url)
+                endpoint_reset(url)
+            finally:
+                database_drop("postgres", database_url)
+            rates[workers] = rate
+            print(
+                f"  {workers} worker{'s' if workers > 1 else ' '}: {rate:9.0f} rows/s "
+                f"({delivered:,} delivered; endpoint: {report['unique']:,} unique, "
+                f"{report['duplicates']} duplicates)"
+            )
+    ratio = rates[4] / rates[1]
+    print(f"  ratio: {ratio:.2f}x")
+    return [(f"4 workers: {ratio:.2f}x one worker >= {WORKERS_TARGET}", ratio >= WORKERS_TARGET)]
+
+
+def workers_run(
+    workers: int, *, database_url: str, url: str, concurrency: int, args
+) -> tuple[float, int]:
+    """Start ``workers`` delivery processes, release them together, return rows/s over the whole run."""
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "deliver-together",
+        "--database-url",
+        database_url,
+    ]
+    command += [
+        "--url",
+        url,
+        "--concurrency",
+        str(concurrency),
+        "--batch-size",
+        str(args.batch_size),
+    ]
+    command += ["--transport", "aiohttp"]
+    processes = [
+        subprocess.Popen(
+            command, cwd=PROJECT_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(workers)
+    ]
+    for process in processes:
+        if process.stdout.readline().strip() != "ready":
+            raise SystemExit("a worker did not start")
+    for process in processes:
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    results = []
+    for process in processes:
+        out, _ = process.communicate(timeout=600)
+        if process.returncode != 0:
+            raise SystemExit("a worker failed")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    seconds = max(r["ended"] for r in results) - min(r["started"] for r in results)
+    delivered = sum(r["delivered"] for r in results)
+    return delivered / seconds, delivered
+
+
+def run_asyncio_memory_section(args) -> list[tuple[str, bool]]:
+    concurrency = args.aio_concurrency
+    print("\n== memory: peak RSS of notifications_deliver (aiohttp), SQLite ==")
+    peaks = {}
+    with mock_endpoint(latency_ms=0) as url:
+        for rows in (args.rows, args.memory_rows):
+            result = deliver_once(
+                "sqlite",
+                url=url,
+                rows=rows,
+                concurrency=concurrency,
+                transport="aiohttp",
+                batch_size=args.batch_size,
+            )
+            peaks[f"{rows:,} rows"] = result["maxrss_mb"]
+            print(
+                f"  {rows:>9,} rows, concurrency {concurrency}: peak RSS {result['maxrss_mb']:.1f} MB, {result['rate']:.0f} rows/s"
+            )
+    with mock_endpoint(latency_ms=LATENCY_MS) as url:
+        result = deliver_once(
+            "sqlite",
+            url=url,
+            rows=args.rows,
+            concurrency=MEMORY_IN_FLIGHT,
+            transport="aiohttp",
+            batch_size=args.batch_size,
+        )
+        peaks[f"{MEMORY_IN_FLIGHT:,} in flight"] = result["maxrss_mb"]
+        print(
+            f"  {args.rows:>9,} rows, {MEMORY_IN_FLIGHT:,} in flight at {LATENCY_MS} ms: "
+            f"peak RSS {result['maxrss_mb']:.1f} MB, {result['rate']:.0f} rows/s"
+        )
+    small = peaks[f"{args.rows:,} rows"]
+    verdicts = []
+    for label, peak in peaks.items():
+        if label == f"{args.rows:,} rows":
+            continue
+        growth = peak / small - 1
+        verdicts.append(
+            (
+                f"peak RSS {small:.0f} MB at {args.rows:,} rows vs {peak:.0f} MB at {label}: "
+                f"{growth:+.0%} (flat within {FLATNESS_TARGET:.0%})",
+                growth <= FLATNESS_TARGET,
+            )
+        )
+    return verdicts
+
+
 def run_claim_cost(args) -> list[tuple[str, bool]]:
     print(
         f"\n== claim cost on PostgreSQL: {args.due_rows:,} due rows (and as many opening "
@@ -350,26 +754,7 @@ def raw_limit(*, url: str, rows: int, concurrency: int) -> float:
         if session is None:
             session = local.session = requests.Session()
             session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=1))
-        key = str(uuid.uuid4())
-        body = json.dumps(
-            {
-                "id": key,
-                "date": "2026-11-22",
-                "category": "tip",
-                "title": "Drink water",
-                "message": f"A glass of water before each meal helps (user {number}).",
-                "generated_by": "offline",
-                "send_at": "2026-11-22T08:00:00Z",
-                "expires_at": "2026-11-22T21:00:00Z",
-                "user": {
-                    "id": f"u{number}",
-                    "name": f"Bench User {number}",
-                    "email": f"u{number}@example.com",
-                },
-            },
-            separators=(",", ":"),
-        ).encode()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        body, headers = raw_request(number)
         return session.post(url, data=body, headers=headers, timeout=30).status_code
 
     started = time.perf_counter()
@@ -440,6 +825,7 @@ def child_main(args) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "settings.development"
     os.environ["NOTIFICATIONS_URL"] = args.url
     os.environ["NOTIFICATIONS_SIGNING_SECRET"] = ""
+    os.environ["NOTIFICATIONS_TRANSPORT"] = args.transport
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     # Measure as production runs: no per-query bookkeeping of DEBUG.
     os.environ.setdefault("DJANGO_DEBUG", "false")
@@ -447,13 +833,13 @@ def child_main(args) -> None:
     import django
 
     django.setup()
-    steps = {
+    result = {
         "setup": child_setup,
         "deliver": child_deliver,
         "naive": child_naive,
+        "deliver-together": child_deliver_together,
         "claimcost": child_claim_cost,
-    }
-    result = steps[args.child](args)
+    }[args.child](args)
     print(json.dumps(result))
 
 
@@ -517,6 +903,20 @@ def child_deliver(args) -> dict:
         "seconds": summary.elapsed_seconds,
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def child_deliver_together(args) -> dict:
+    """One of several workers: set up, say ``ready``, wait for ``go``, deliver; wall-clock times."""
+    from django.db import connection
+
+    from delivery.worker import notifications_deliver
+
+    connection.ensure_connection()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    started = time.time()
+    summary = notifications_deliver(concurrency=args.concurrency, batch_size=args.batch_size)
+    return {"started": started, "ended": time.time(), "delivered": summary.delivered}
 
 
 def child_naive(args) -> dict:

@@ -18,6 +18,8 @@ from delivery.transport.signing import SigningSecretError, signing_key
 # before the lease does, which leaves the settle a timeout): a shorter lease leaves
 # no room to send at all.
 LEASE_TIMEOUTS = 3
+# The HTTP clients a worker can send with (NOTIFICATIONS_TRANSPORT).
+TRANSPORTS = ("aiohttp", "requests")
 
 
 class DeliverySettingsError(Exception):
@@ -54,6 +56,11 @@ class DeliverySettings:
     backoff_max_seconds: float
     lease_seconds: float
     timeout_seconds: float
+    transport: str = TRANSPORTS[0]
+    # Requests per second per worker process; None: no limit.
+    max_rate: float | None = None
+    breaker_failures: int = 20
+    breaker_cooldown_seconds: float = 5.0
 
     @classmethod
     def from_settings(cls) -> DeliverySettings:
@@ -78,6 +85,11 @@ class DeliverySettings:
                 f"NOTIFICATIONS_LEASE_SECONDS ({lease:g}) must be at least {LEASE_TIMEOUTS} "
                 f"times NOTIFICATIONS_TIMEOUT_SECONDS ({timeout:g})"
             )
+        transport = settings.NOTIFICATIONS_TRANSPORT
+        if transport not in TRANSPORTS:
+            raise DeliverySettingsError(
+                f"NOTIFICATIONS_TRANSPORT must be one of {', '.join(TRANSPORTS)}, got {transport!r}"
+            )
         return cls(
             url=url,
             signing_secret=settings.NOTIFICATIONS_SIGNING_SECRET,
@@ -86,4 +98,8 @@ class DeliverySettings:
             backoff_max_seconds=settings.NOTIFICATIONS_BACKOFF_MAX_SECONDS,
             lease_seconds=lease,
             timeout_seconds=timeout,
+            transport=transport,
+            max_rate=settings.NOTIFICATIONS_MAX_RATE or None,
+            breaker_failures=settings.NOTIFICATIONS_BREAKER_FAILURES,
+            breaker_cooldown_seconds=settings.NOTIFICATIONS_BREAKER_COOLDOWN_SECONDS,
         )

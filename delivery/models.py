@@ -26,3 +26,33 @@ class DeliveryAttempt(models.Model):
     def __str__(self) -> str:
         outcome = self.http_status if self.http_status is not None else "no response"
         return f"attempt at {self.started_at:%Y-%m-%d %H:%M:%S} → {outcome}"
+
+
+class DeliveryBreaker(models.Model):
+    """The circuit breaker of one running delivery worker, as the dashboard shows it.
+
+    A worker writes its row only when the breaker changes (opens, a probe fails,
+    closes) and deletes it when the run ends, so the table holds one row per worker
+    at most and costs nothing while the endpoint is healthy. A row whose next probe
+    is long past belongs to a worker that died without cleaning up.
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    worker = models.CharField(max_length=200, unique=True, help_text="host:pid of the worker.")
+    state = models.CharField(max_length=8, choices=State.choices)
+    failures = models.PositiveIntegerField(
+        default=0, help_text="Failed attempts in a row when it opened."
+    )
+    cooldown_seconds = models.FloatField(default=0.0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    next_probe_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["worker"]
+
+    def __str__(self) -> str:
+        return f"breaker of {self.worker}: {self.state}"

@@ -5,20 +5,28 @@ answered, and a worker that dies leaves its rows ``sending`` until their lease
 expires and another worker claims them. Every attempt carries the row's UUID as
 ``Idempotency-Key``, so the receiver can make the effect exactly-once.
 
-All database work happens on the calling thread; the sending threads only speak
-HTTP. While one batch is being sent the next is already claimed and queued
-behind it, so the senders never wait for the database.
+All database work happens on the calling thread; the sender (``senders``: the
+transport's event loop, or threads) only speaks HTTP. Batches are claimed ahead
+while others are in flight, so that a batch's worth of rows always waits behind
+the attempts under way and the senders never wait for the database.
+
+Endpoint protection (``protection``) sits between the two: the rate limit and the
+circuit breaker decide when each attempt may start. While the breaker is open the
+worker claims nothing, rows not yet started go back unsent (uncounted), and after
+the cool-down one row is claimed as the probe.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import os
+import socket
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import (
@@ -41,21 +49,25 @@ from delivery.claims import (
     notifications_release,
     notifications_settle,
 )
-from delivery.conf import DeliverySettings
-from delivery.models import DeliveryAttempt
+from delivery.conf import DeliverySettings, DeliverySettingsError
+from delivery.metrics import WorkerMetrics
+from delivery.models import DeliveryAttempt, DeliveryBreaker
+from delivery.protection import BreakerEvent, BreakerState, CircuitBreaker, RateLimiter
 from delivery.retry import Outcome, RetryPolicy
-from delivery.transport import RequestsTransport, SendResult, Transport
+from delivery.senders import AttemptRules, sender_build
+from delivery.transport import SendResult, Transport, transport_build
 from outbox.models import DailyNotification
-from outbox.window import Window
 
 logger = logging.getLogger(__name__)
 
-# Batches claimed and queued at once: one being sent, one waiting behind it.
-PIPELINE_DEPTH = 2
 # A batch is settled whole when it completes within this long; otherwise what has
 # finished so far is settled every this often, so one slow attempt cannot keep the
 # rest of its batch unsettled (and their leases running out).
 SETTLE_INTERVAL_SECONDS = 0.75
+# Rows held at most (claimed, not finished): the attempts in flight plus this many
+# batches behind them. A new batch is claimed as soon as one batch's worth of room
+# opens, so one more is always queued while the claim runs.
+QUEUED_BATCHES = 2
 # An attempt starts no later than this many timeouts before its lease ends: it then
 # ends (hard deadline) a timeout before the lease does, which leaves that for the settle.
 START_MARGIN_TIMEOUTS = 2
@@ -107,13 +119,20 @@ class _Batch:
     """
 
     claim: Claim
-    pending: dict[Future[SendResult | None], DailyNotification]
+    pending: dict[Future[SendResult | None], DailyNotification] = field(default_factory=dict)
     # time.monotonic() at which the claim's lease runs out.
     lease_ends: float
+    # Rows whose attempt has not finished yet (counted down by the senders).
+    unfinished: int = 0
+
+
+def worker_name() -> str:
+    """This process as the breaker table names it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class DeliveryWorker:
-    """One run of the loop; holds the pool, the pipeline and the running summary."""
+    """One run of the loop; holds the sender, the protection, the pipeline and the running summary."""
 
     def __init__(
         self,
@@ -125,6 +144,7 @@ class DeliveryWorker:
         batch_size: int,
         stop: threading.Event,
         on_progress: ProgressCallback | None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.config = config
         self.transport = transport
@@ -132,34 +152,80 @@ class DeliveryWorker:
         self.batch_size = batch_size
         self.stop = stop
         self.on_progress = on_progress or (lambda done, total: None)
-        self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="deliver")
         self.summary = DeliverySummary()
+        self.metrics = metrics or WorkerMetrics()
         # Set when the run ends abnormally: queued sends return without sending.
         self.abort = threading.Event()
+        self.breaker = CircuitBreaker(
+            threshold=config.breaker_failures, cooldown_seconds=config.breaker_cooldown_seconds
+        )
+        self.sender = sender_build(
+            transport=transport,
+            concurrency=concurrency,
+            rules=AttemptRules(
+                stop=stop,
+                abort=self.abort,
+                breaker=self.breaker,
+                limiter=RateLimiter(rate=config.max_rate) if config.max_rate else None,
+            ),
+            timeout_seconds=config.timeout_seconds,
+        )
+        self.metrics.in_flight.set_function(lambda: self.sender.in_flight)
         # An attempt must not start so late that it could outlive the lease: another
         # worker could then claim and send the row while this one still is.
         self.start_margin = START_MARGIN_TIMEOUTS * config.timeout_seconds
+        self.held_max = concurrency + QUEUED_BATCHES * batch_size
+        if config.max_rate:
+            # Rate-limited, rows wait their turn: hold no more than can start within a lease.
+            sendable = int(config.max_rate * (config.lease_seconds - self.start_margin) / 2)
+            self.held_max = max(1, min(self.held_max, sendable))
+        # A batch is claimed once this much room has opened.
+        self.claim_at = min(batch_size, self.held_max)
+        # Rows claimed whose attempt has not finished, across batches (senders count down).
+        self.unfinished = 0
+        self.lock = threading.Lock()
+        # Set by the senders when a batch completes or room for a claim opens.
+        self.progress = threading.Event()
+        self.last_partial_settle = time.monotonic()
         # Database errors in a row; `forever` waits longer after each.
         self.database_errors = 0
         # Attempts made whose log could not be written with their rows' state (the
         # settle was given up in an outage): written alone once the database answers.
         self.unlogged: list[DeliveryAttempt] = []
+        self.worker = worker_name()
+        # Whether this run wrote its breaker's row (deleted when the run ends).
+        self.breaker_row = False
+
+    @property
+    def claim_room(self) -> int:
+        """Rows that may be claimed now without holding more than ``held_max``."""
+        return self.held_max - self.unfinished
 
     def run(self, *, forever: bool, max_seconds: float | None) -> DeliverySummary:
         started = time.monotonic()
         deadline = started + max_seconds if max_seconds else None
-        total = None if forever else notifications_due_count()
-        self.on_progress(0, total)
         in_flight: deque[_Batch] = deque()
+        # After a claim found nothing, the next waits for a settle (which may make
+        # retries due) or, with `forever`, for the idle pause.
+        drained = False
+        woken = False
         try:
+            # Inside the try: a database down from the start still closes the sender's loop.
+            total = None if forever else notifications_due_count()
+            self.on_progress(0, total)
             while True:
+                if self.stop.is_set() and not woken:
+                    self.sender.wake()
+                    woken = True
+                self._breaker_publish()
                 may_claim = not self.stop.is_set() and (
                     deadline is None or time.monotonic() < deadline
                 )
-                if may_claim and len(in_flight) < PIPELINE_DEPTH:
+                size = self._claim_size() if may_claim and not drained else 0
+                if size:
                     try:
                         self._unlogged_write()
-                        batch = self._claim_and_send()
+                        batch = self._claim_and_send(size)
                     except TRANSIENT_DATABASE_ERRORS as error:
                         if not forever:
                             raise
@@ -169,8 +235,12 @@ class DeliveryWorker:
                     if batch is not None:
                         in_flight.append(batch)
                         continue
+                    drained = True
                 if in_flight:
-                    self._settle_finished(in_flight, forever=forever)
+                    self._settle_ready(
+                        in_flight, forever=forever, may_claim=may_claim and not drained
+                    )
+                    drained = False
                     while in_flight and not in_flight[0].pending:
                         in_flight.popleft()
                     self.on_progress(self.summary.settled, total)
@@ -181,18 +251,40 @@ class DeliveryWorker:
                     continue
                 if not (may_claim and forever):
                     break
-                self.stop.wait(IDLE_SECONDS)
+                self._idle_wait()
+                drained = False
                 # A worker that polls for days must survive a database restart
                 # (never inside a caller's transaction, whose connection it would break).
                 if not connection.in_atomic_block:
                     close_old_connections()
         finally:
             self.abort.set()
-            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.sender.close()
             self.transport.close()
             self._unlogged_write_last()
+            self._breaker_publish(final=True)
             self.summary.elapsed_seconds = time.monotonic() - started
         return self.summary
+
+    def _claim_size(self) -> int:
+        """Rows to claim now: a batch when there is room for one, one row as the breaker's probe, or 0."""
+        limit = self.breaker.claim_limit()
+        if limit == 0:
+            return 0
+        if limit == 1:
+            return 1 if self.unfinished == 0 else 0
+        if self.claim_room < self.claim_at:
+            return 0
+        return min(self.batch_size, self.claim_room)
+
+    def _idle_wait(self) -> None:
+        """Nothing to do: wait for rows to become due, or for the breaker's next probe."""
+        wait = IDLE_SECONDS
+        until_probe = self.breaker.seconds_to_probe()
+        # A probe already due found nothing to claim: nothing is due, wait as usual.
+        if until_probe:
+            wait = min(until_probe, IDLE_SECONDS)
+        self.stop.wait(wait)
 
     def _database_wait(self, error: Exception, *, during: str) -> None:
         """Log a transient database error, drop the connection and wait (longer each time in a row).
@@ -218,17 +310,15 @@ class DeliveryWorker:
             connection.close()
         self.stop.wait(delay)
 
-    def _claim_and_send(self) -> _Batch | None:
-        """Claim a batch and queue its sends; None when nothing is due.
+    def _claim_and_send(self, size: int) -> _Batch | None:
+        """Claim up to ``size`` rows and queue their sends; None when nothing is due.
 
         A claim that only expired or cancelled rows is followed by another at once:
         sendable rows may wait behind them.
         """
         while True:
             claimed_at = time.monotonic()
-            claim = notifications_claim(
-                batch_size=self.batch_size, lease_seconds=self.config.lease_seconds
-            )
+            claim = notifications_claim(batch_size=size, lease_seconds=self.config.lease_seconds)
             self.summary.expired += claim.expired
             self.summary.cancelled += claim.cancelled
             if claim.notifications:
@@ -236,40 +326,97 @@ class DeliveryWorker:
             if not (claim.expired or claim.cancelled) or self.stop.is_set():
                 return None
         lease_ends = claimed_at + self.config.lease_seconds
-        send_by = lease_ends - self.start_margin
-        pending = {
-            self.executor.submit(self._attempt, notification, send_by): notification
-            for notification in claim.notifications
-        }
-        return _Batch(claim=claim, pending=pending, lease_ends=lease_ends)
+        batch = _Batch(claim=claim, lease_ends=lease_ends, unfinished=len(claim.notifications))
+        with self.lock:
+            self.unfinished += batch.unfinished
+        futures = self.sender.submit(
+            claim.notifications,
+            send_by=lease_ends - self.start_margin,
+            on_done=lambda: self._attempt_done(batch),
+        )
+        batch.pending = dict(zip(futures, claim.notifications, strict=True))
+        return batch
 
-    def _attempt(self, notification: DailyNotification, send_by: float) -> SendResult | None:
-        """Runs on a sending thread: one POST, unless stopping or too close to the lease's end.
+    def _attempt_done(self, batch: _Batch) -> None:
+        """Called by the senders as each row's attempt ends (sent or not), on their thread."""
+        with self.lock:
+            batch.unfinished -= 1
+            self.unfinished -= 1
+            wake = batch.unfinished == 0 or self.claim_room == self.claim_at
+        if wake:
+            self.progress.set()
 
-        Nor once the row's window has closed while it waited in the queue: it goes
-        back unsent, and the next claim expires it.
+    def _settle_ready(self, in_flight: deque[_Batch], *, forever: bool, may_claim: bool) -> None:
+        """Wait for a batch to complete, room for a claim or the settle interval; then settle.
+
+        A batch that completes is settled whole (one write for it all); once the
+        interval has passed, every batch's finished rows are settled now and the rest later.
         """
-        if self.stop.is_set() or self.abort.is_set() or time.monotonic() > send_by:
-            return None
-        if window_closed(notification, now=timezone.now()):
-            return None
-        return self.transport.send(notification)
-
-    def _settle_finished(self, in_flight: deque[_Batch], *, forever: bool) -> None:
-        """Wait briefly for the oldest batch, then settle what has finished.
-
-        A batch that completes within ``SETTLE_INTERVAL_SECONDS`` is settled whole (one
-        write for it all); when the wait runs out, every batch's finished rows are
-        settled now and the rest later.
-        """
-        oldest = in_flight[0]
-        _, not_done = wait(oldest.pending, timeout=SETTLE_INTERVAL_SECONDS)
+        due = self.last_partial_settle + SETTLE_INTERVAL_SECONDS
+        while True:
+            self.progress.clear()
+            if any(batch.unfinished == 0 for batch in in_flight):
+                break
+            if may_claim and self._claim_size():
+                return
+            remaining = due - time.monotonic()
+            if remaining <= 0:
+                break
+            self.progress.wait(remaining)
+        partial = time.monotonic() >= due
+        if partial:
+            self.last_partial_settle = time.monotonic()
         for batch in list(in_flight):
-            if batch is not oldest and not not_done:
-                continue
-            finished = [future for future in batch.pending if future.done()]
-            if finished:
-                self._settle(batch, finished, forever=forever)
+            if batch.unfinished == 0:
+                self._settle(batch, list(batch.pending), forever=forever)
+            elif partial:
+                finished = [future for future in batch.pending if future.done()]
+                if finished:
+                    self._settle(batch, finished, forever=forever)
+
+    def _breaker_publish(self, *, final: bool = False) -> None:
+        """Log the breaker's changes and write them where the dashboard reads them.
+
+        At the end of the run the worker's row is deleted: its breaker ends with it.
+        A database error here only delays the dashboard, never the delivery.
+        """
+        events = self.breaker.events_take()
+        for event in events:
+            self._breaker_log(event)
+        self.metrics.breaker_open.set(1 if self.breaker.is_open else 0)
+        if final:
+            # In a caller's transaction broken by the error that ends the run, nothing can be written.
+            if not self.breaker_row or connection.needs_rollback:
+                return
+        elif not events:
+            return
+        try:
+            if final:
+                DeliveryBreaker.objects.filter(worker=self.worker).delete()
+            else:
+                breaker_row_write(worker=self.worker, event=events[-1])
+                self.breaker_row = True
+        except TRANSIENT_DATABASE_ERRORS as error:
+            log_action(
+                logger,
+                "delivery.breaker_unpublished",
+                level=logging.WARNING,
+                error=" ".join(str(error).split())[:LAST_ERROR_CHARS],
+            )
+
+    def _breaker_log(self, event: BreakerEvent) -> None:
+        if event.state is BreakerState.OPEN:
+            log_action(
+                logger,
+                "delivery.breaker_open",
+                "a probe failed" if event.probe_failed else "the endpoint keeps failing",
+                level=logging.WARNING,
+                failures=event.failures,
+                cooldown=f"{event.cooldown_seconds:g}s",
+                probe_at=event.next_probe_at.isoformat() if event.next_probe_at else "",
+            )
+        else:
+            log_action(logger, "delivery.breaker_closed", "a probe was answered")
 
     def _settle(self, batch: _Batch, finished: list[Future], *, forever: bool) -> None:
         """Log the finished attempts of a batch and write their rows' state, in bulk.
@@ -286,6 +433,7 @@ class DeliveryWorker:
                 unsent.append(notification.id)
             else:
                 sent.append((notification, result))
+        began = time.perf_counter()
         # Backoff counts from now, when these answers are in.
         now = timezone.now()
         settlements = [
@@ -319,7 +467,28 @@ class DeliveryWorker:
             self.database_errors = 0
             break
         self._summary_add(settlements=settlements, written=written, released=released)
+        self._metrics_add(sent=sent, settlements=settlements, released=released, began=began)
         log_action(logger, "delivery.batch", level=logging.DEBUG, sent=len(sent), released=released)
+
+    def _metrics_add(
+        self,
+        *,
+        sent: list[tuple[DailyNotification, SendResult]],
+        settlements: list[Settlement],
+        released: int,
+        began: float,
+    ) -> None:
+        """Count a settle in the worker's metrics: outcomes, durations, rows given back."""
+        for _, result in sent:
+            self.metrics.attempt_duration.observe(result.duration_ms / 1000)
+        outcomes: dict[str, int] = {}
+        for settlement in settlements:
+            outcomes[settlement.status] = outcomes.get(settlement.status, 0) + 1
+        for status, n in outcomes.items():
+            self.metrics.attempts.labels(outcome=OUTCOME_LABELS.get(status, status)).inc(n)
+        if released:
+            self.metrics.released.inc(released)
+        self.metrics.settle_duration.observe(time.perf_counter() - began)
 
     def _settle_write(
         self,
@@ -421,14 +590,6 @@ SETTLED_STATUS = {
 }
 
 
-def window_closed(notification: DailyNotification, *, now: datetime.datetime) -> bool:
-    """Whether the row's delivery window has closed: no request may start at or after it."""
-    window = Window(
-        date=notification.date, send_at=notification.send_at, expires_at=notification.expires_at
-    )
-    return window.closed(now=now)
-
-
 def _attempt_row(result: SendResult) -> DeliveryAttempt:
     """The attempt log's row for one attempt (unsaved)."""
     return DeliveryAttempt(
@@ -450,6 +611,30 @@ def _attempt_error(result: SendResult) -> str:
     return f"HTTP {result.http_status}: {detail}"[:LAST_ERROR_CHARS]
 
 
+def breaker_row_write(*, worker: str, event: BreakerEvent) -> None:
+    """The dashboard's row for this worker's breaker, as of ``event``."""
+    opened = event.state is BreakerState.OPEN
+    defaults = {
+        "state": event.state.value,
+        "failures": event.failures,
+        "cooldown_seconds": event.cooldown_seconds,
+        "next_probe_at": event.next_probe_at,
+    }
+    if opened and not event.probe_failed:
+        defaults["opened_at"] = event.at
+    elif not opened:
+        defaults["opened_at"] = None
+    DeliveryBreaker.objects.update_or_create(worker=worker, defaults=defaults)
+
+
+# The attempts counter's label for each status a settle writes.
+OUTCOME_LABELS = {
+    DailyNotification.Status.DELIVERED: "delivered",
+    DailyNotification.Status.PENDING: "retry",
+    DailyNotification.Status.FAILED: "failed",
+}
+
+
 def notifications_deliver(
     *,
     concurrency: int,
@@ -459,23 +644,39 @@ def notifications_deliver(
     stop: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
     transport: Transport | None = None,
+    metrics_port: int | None = None,
 ) -> DeliverySummary:
     """Deliver due notifications with ``concurrency`` POSTs in flight; returns what happened.
 
     Drains what is due and returns; with ``forever``, polls until ``stop`` is set.
     ``max_seconds`` stops claiming new batches after that long. When ``stop`` is
     set, no new batch is claimed, attempts already under way finish and are
-    recorded, and queued rows not yet sent go back to ``pending``.
+    recorded, and queued rows not yet sent go back to ``pending``. A run that is not
+    ``forever`` also ends once its circuit breaker opens (the next run probes).
+    With ``metrics_port``, the run's own metrics are served there while it lasts.
     Raises ``DeliverySettingsError`` when the settings cannot work.
     """
     config = DeliverySettings.from_settings()
-    worker = DeliveryWorker(
-        config=config,
-        transport=transport or RequestsTransport(config=config),
-        policy=RetryPolicy.from_config(config),
-        concurrency=concurrency,
-        batch_size=batch_size,
-        stop=stop or threading.Event(),
-        on_progress=on_progress,
-    )
-    return worker.run(forever=forever, max_seconds=max_seconds)
+    metrics = WorkerMetrics()
+    if metrics_port is not None:
+        try:
+            port = metrics.serve(port=metrics_port)
+        except OSError as error:
+            raise DeliverySettingsError(
+                f"cannot serve metrics on port {metrics_port}: {error.strerror or error}"
+            ) from None
+        log_action(logger, "delivery.metrics_serving", port=port)
+    try:
+        worker = DeliveryWorker(
+            config=config,
+            transport=transport or transport_build(config=config, concurrency=concurrency),
+            policy=RetryPolicy.from_config(config),
+            concurrency=concurrency,
+            batch_size=batch_size,
+            stop=stop or threading.Event(),
+            on_progress=on_progress,
+            metrics=metrics,
+        )
+        return worker.run(forever=forever, max_seconds=max_seconds)
+    finally:
+        metrics.close()

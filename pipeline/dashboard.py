@@ -5,14 +5,15 @@ over the window of dates, from which the daily counts, the rates and the histogr
 attempts behind the median are all derived; one ``GROUP BY date, lag bucket`` of the
 delivered rows, behind the on-time rate and the lag percentiles; and one
 ``MIN(created_at)`` of the pending rows. Rows are never loaded one by one, so the
-number of queries is the same at a thousand rows as at a million.
+number of queries is the same at a thousand rows as at a million. The delivery
+workers' circuit breakers are one more small read (a row per worker at most).
 """
 
 from __future__ import annotations
 
 import datetime
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import NotSupportedError, models
 from django.db.models import Case, Count, F, Func, Min, Value, When
@@ -20,6 +21,7 @@ from django.db.models.functions import Floor
 from django.db.models.lookups import LessThan
 from django.utils import timezone
 
+from delivery.models import DeliveryBreaker
 from outbox.models import DailyNotification
 
 Status = DailyNotification.Status
@@ -31,6 +33,9 @@ ON_TIME = datetime.timedelta(minutes=5)
 # Lags are counted in buckets this wide below each bound, so the percentiles cost one
 # GROUP BY of a few hundred groups a day; a bucket's lower edge stands for its rows.
 LAG_BUCKETS = ((60, 1), (3600, 10), (86_400, 300))
+# An open breaker whose probe is this far overdue belongs to a worker that stopped
+# without cleaning up (killed): shown as stale, not as an endpoint still failing.
+BREAKER_STALE_AFTER = datetime.timedelta(seconds=60)
 
 
 class LagSeconds(Func):
@@ -107,6 +112,43 @@ class DayLag:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BreakerStatus:
+    """One delivery worker's circuit breaker as it last wrote it."""
+
+    worker: str
+    state: str
+    failures: int
+    cooldown_seconds: float
+    opened_at: datetime.datetime | None
+    next_probe_at: datetime.datetime | None
+    updated_at: datetime.datetime
+    stale: bool
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == DeliveryBreaker.State.OPEN
+
+
+def breakers_list(*, now: datetime.datetime) -> list[BreakerStatus]:
+    """Every running worker's breaker that has changed state (a healthy one writes no row)."""
+    return [
+        BreakerStatus(
+            worker=row.worker,
+            state=row.state,
+            failures=row.failures,
+            cooldown_seconds=row.cooldown_seconds,
+            opened_at=row.opened_at,
+            next_probe_at=row.next_probe_at,
+            updated_at=row.updated_at,
+            stale=row.state == DeliveryBreaker.State.OPEN
+            and row.next_probe_at is not None
+            and now - row.next_probe_at > BREAKER_STALE_AFTER,
+        )
+        for row in DeliveryBreaker.objects.all()
+    ]
+
+
+@dataclass(frozen=True, kw_only=True)
 class DashboardStats:
     """What the dashboard shows: the window's days (oldest first), rates and the queue's age."""
 
@@ -120,6 +162,12 @@ class DashboardStats:
     lags: list[DayLag]
     oldest_pending_created_at: datetime.datetime | None
     oldest_pending_age: datetime.timedelta | None
+    breakers: list[BreakerStatus] = field(default_factory=list)
+
+    @property
+    def breakers_open(self) -> list[BreakerStatus]:
+        """The breakers open now (stale ones left out: their worker is gone)."""
+        return [breaker for breaker in self.breakers if breaker.is_open and not breaker.stale]
 
     @property
     def today_counts(self) -> DayCounts:
@@ -293,6 +341,7 @@ def dashboard_stats(
         lags=lags,
         oldest_pending_created_at=oldest,
         oldest_pending_age=(now - oldest) if oldest else None,
+        breakers=breakers_list(now=now),
     )
 
 

@@ -148,8 +148,11 @@ def delivery_run(
     max_seconds: float | None = None,
     stop: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
+    metrics_port: int | None = None,
 ) -> DeliverResult:
     """Deliver what is due (until ``stop`` with ``forever``); defaults come from the settings.
+
+    With ``metrics_port``, the worker's own metrics are served on that port while it runs.
 
     Raises ``StageConfigError`` when the delivery settings cannot work.
     """
@@ -161,6 +164,7 @@ def delivery_run(
             max_seconds=max_seconds,
             stop=stop,
             on_progress=on_progress,
+            metrics_port=metrics_port,
         )
     except DeliverySettingsError as error:
         raise StageConfigError(str(error)) from None

@@ -291,8 +291,22 @@ NOTIFICATIONS_BACKOFF_SECONDS = env_float("NOTIFICATIONS_BACKOFF_SECONDS", 30.0)
 NOTIFICATIONS_BACKOFF_MAX_SECONDS = env_float("NOTIFICATIONS_BACKOFF_MAX_SECONDS", 3600.0)
 NOTIFICATIONS_LEASE_SECONDS = env_float("NOTIFICATIONS_LEASE_SECONDS", 60.0, minimum=1.0)
 NOTIFICATIONS_TIMEOUT_SECONDS = env_float("NOTIFICATIONS_TIMEOUT_SECONDS", 10.0, minimum=0.1)
-NOTIFICATIONS_CONCURRENCY = env_int("NOTIFICATIONS_CONCURRENCY", 16, minimum=1)
+NOTIFICATIONS_CONCURRENCY = env_int("NOTIFICATIONS_CONCURRENCY", 256, minimum=1)
 NOTIFICATIONS_BATCH_SIZE = env_int("NOTIFICATIONS_BATCH_SIZE", 500, minimum=1)
+# The HTTP client: aiohttp (one event loop, any number in flight) or requests (a thread each).
+NOTIFICATIONS_TRANSPORT = env_str("NOTIFICATIONS_TRANSPORT", "aiohttp").lower()
+# Endpoint protection: requests per second per worker process (0: no limit), and the
+# circuit breaker that stops a worker after this many failed attempts in a row.
+NOTIFICATIONS_MAX_RATE = env_float("NOTIFICATIONS_MAX_RATE", 0.0) or None
+NOTIFICATIONS_BREAKER_FAILURES = env_int("NOTIFICATIONS_BREAKER_FAILURES", 20, minimum=1)
+NOTIFICATIONS_BREAKER_COOLDOWN_SECONDS = env_float(
+    "NOTIFICATIONS_BREAKER_COOLDOWN_SECONDS", 5.0, minimum=0.01
+)
+
+# --- metrics (/metrics, Prometheus text) -----------------------------------------
+# Production serves /metrics only with `Authorization: Bearer <METRICS_TOKEN>` (404 unset).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_REQUIRE_TOKEN = False
 
 # --- scheduling (django-q2 on the project's own database) -------------------
 # Generate runs this often; each run writes the rows whose local send time is near.

@@ -19,6 +19,9 @@ if SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 50:
 if not env_str("DJANGO_ALLOWED_HOSTS"):
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set in production (comma-separated).")
 
+# /metrics answers only a scraper that sends METRICS_TOKEN (and does not exist without one).
+METRICS_REQUIRE_TOKEN = True
+
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_TRUSTED_ORIGINS = [

@@ -1,4 +1,4 @@
-"""The project's URLs: the REST API and its docs, the legacy user lookup, the health check, the admin."""
+"""The project's URLs: the REST API and its docs, the legacy lookup, health, metrics, the admin."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts.urls import api_urlpatterns as accounts_api
 from core.api.authentication import IsApiClientOrDevelopment
 from core.health import healthz
+from delivery.metrics import metrics_view
 from outbox.urls import api_urlpatterns as outbox_api
 from pipeline.api_urls import api_urlpatterns as pipeline_api
 
@@ -16,6 +17,7 @@ api_v1 = [*outbox_api, *pipeline_api, *accounts_api]
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("users/", include("accounts.urls")),
     path("api/v1/", include((api_v1, "api"))),
     path(

@@ -22,6 +22,7 @@ import pytest
 
 from accounts.models import User
 from delivery.conf import DeliverySettings
+from delivery.retry import retry_after_seconds
 from delivery.transport.base import (
     REDIRECT_NOTE_CHARS,
     RESPONSE_EXCERPT_CHARS,
@@ -29,6 +30,7 @@ from delivery.transport.base import (
     Transport,
 )
 from outbox.models import DailyNotification
+from tests.delivery.offline_resolver import network_nameserver, unresolvable_send
 from tests.delivery.rawserver import OK, Piece, raw_response, trickled
 from tests.factories import user_build
 
@@ -36,6 +38,11 @@ from tests.factories import user_build
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 WIRE_HEADERS = ("content-type", "idempotency-key", *SIGNATURE_HEADERS)
 SECRET = "whsec_" + base64.b64encode(b"a secret of thirty-two bytes!!!!").decode()
+# `.invalid` is reserved (RFC 6761): no resolver may ever answer it.
+UNRESOLVABLE_URL = "http://nonexistent.invalid/notifications"
+MEGABYTE = 1 << 20
+# The clock Retry-After dates are read against (12:00 on the day of the dates below).
+RETRY_AFTER_NOW = datetime.datetime(2026, 11, 22, 12, 0, tzinfo=datetime.UTC)
 
 TransportBuild = Callable[[DeliverySettings], Transport]
 
@@ -77,6 +84,14 @@ def endless_body(head: bytes = b"HTTP/1.1 200 OK") -> Iterator[Piece]:
     yield head + b"\r\nTransfer-Encoding: chunked\r\n\r\n", 0.0
     while True:
         yield b"1000\r\n" + b"x" * 0x1000 + b"\r\n", 0.001
+
+
+def huge_body(megabytes: int) -> Iterator[Piece]:
+    """An answer announcing and sending ``megabytes`` MB of body, a megabyte at a time."""
+    yield b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (megabytes * MEGABYTE), 0.0
+    chunk = b"x" * MEGABYTE
+    for _ in range(megabytes):
+        yield chunk, 0.0
 
 
 class TransportContract:
@@ -290,6 +305,45 @@ class TransportContract:
         assert "connect" in result.error.lower()
         assert result.response_excerpt == ""
 
+    def test_a_name_that_does_not_resolve_is_an_error_without_status(self, transport) -> None:
+        nameserver = network_nameserver()
+        if nameserver is not None:
+            pytest.skip(
+                f"this machine's resolver sends every lookup to {nameserver} over the network; "
+                "test_a_name_that_does_not_resolve_without_a_network runs this case in a "
+                "network namespace instead"
+            )
+        started = time.monotonic()
+
+        result = transport(url=UNRESOLVABLE_URL).send(notification_build())
+
+        assert time.monotonic() - started < 2
+        assert result.http_status is None
+        assert "nonexistent.invalid" in result.error
+        assert result.response_excerpt == ""
+
+    @pytest.mark.slow
+    def test_a_name_that_does_not_resolve_without_a_network(self, transport_build) -> None:
+        # In a network namespace of its own, with no route anywhere, a lookup fails
+        # locally whatever the resolver's configuration: nothing leaves the machine.
+        answer = unresolvable_send(transport_build, url=UNRESOLVABLE_URL)
+
+        assert answer["seconds"] < 2
+        assert answer["http_status"] is None
+        assert "nonexistent.invalid" in answer["error"]
+        assert answer["response_excerpt"] == ""
+
+    def test_tls_to_a_plain_http_port_is_an_error_without_status(self, transport, endpoint) -> None:
+        url = endpoint.url.replace("http://", "https://")
+        started = time.monotonic()
+
+        result = transport(url=url).send(notification_build())
+
+        assert time.monotonic() - started < 2
+        assert result.http_status is None
+        assert "ssl" in result.error.lower()
+        assert endpoint.app.recorder.received == []
+
     def test_an_error_never_shows_the_urls_password(self, transport) -> None:
         url = f"http://ops:s3cret@127.0.0.1:{free_port()}/notifications"
 
@@ -316,6 +370,16 @@ class TransportContract:
 
         assert result.http_status == 503
         assert result.response_excerpt == "e" * RESPONSE_EXCERPT_CHARS
+
+    def test_a_fifty_megabyte_answer_is_cut_to_the_excerpt(self, transport, raw_servers) -> None:
+        server = raw_servers(lambda n, key: huge_body(50))
+        started = time.monotonic()
+
+        result = transport(url=server.url, timeout=5.0).send(notification_build())
+
+        assert time.monotonic() - started < 2
+        assert result.http_status == 200
+        assert result.response_excerpt == "x" * RESPONSE_EXCERPT_CHARS
 
     def test_an_endless_answer_is_read_only_in_part(self, transport, raw_servers) -> None:
         server = raw_servers(lambda n, key: endless_body())
@@ -398,6 +462,37 @@ class TransportContract:
         result = transport(url=server.url).send(notification_build())
 
         assert (result.http_status, result.retry_after) == (status, retry_after)
+
+    @pytest.mark.parametrize(
+        ("header", "seconds"),
+        [
+            ("120", 120.0),
+            ("0", 0.0),
+            # IMF-fixdate, the obsolete RFC 850 form and asctime: all three HTTP-date forms.
+            ("Sun, 22 Nov 2026 12:03:00 GMT", 180.0),
+            ("Sunday, 22-Nov-26 12:03:00 GMT", 180.0),
+            ("Sun Nov 22 12:03:00 2026", 180.0),
+            # A date already past asks for no wait at all.
+            ("Thu, 01 Jan 1970 00:00:00 GMT", 0.0),
+            # Unreadable: as if absent, the policy's own backoff applies.
+            ("soon", None),
+            ("-5", None),
+            ("1.5", None),
+        ],
+    )
+    def test_retry_after_of_every_form_reaches_the_policy_as_sent(
+        self, transport, raw_servers, header, seconds
+    ) -> None:
+        server = raw_servers(
+            lambda n, key: raw_response(
+                b"HTTP/1.1 503 Busy\r\nRetry-After: " + header.encode(), b"busy"
+            )
+        )
+
+        result = transport(url=server.url).send(notification_build())
+
+        assert (result.http_status, result.retry_after) == (503, header)
+        assert retry_after_seconds(result.retry_after, now=RETRY_AFTER_NOW) == seconds
 
     # Many threads, few connections.
 

@@ -249,3 +249,49 @@ def test_dashboard_page_shows_on_time_and_lag_and_the_new_statuses(admin_client)
     assert "lag median 32 s · p95 600 s" in on_time
     assert '<th id="window-expired">1</th>' in html
     assert '<th id="window-cancelled">1</th>' in html
+
+
+def breaker_add(worker: str, *, state: str, next_probe_at: datetime.datetime | None = None):
+    from delivery.models import DeliveryBreaker
+
+    return DeliveryBreaker.objects.create(
+        worker=worker,
+        state=state,
+        failures=20,
+        cooldown_seconds=5.0,
+        opened_at=NOW - datetime.timedelta(seconds=30),
+        next_probe_at=next_probe_at,
+    )
+
+
+def test_no_breaker_row_means_every_worker_is_sending(admin_client):
+    html = admin_client.get(DASHBOARD).content.decode()
+
+    assert "every worker is sending" in html
+    assert dashboard_stats(now=NOW).breakers_open == []
+
+
+def test_an_open_breaker_is_shown_with_its_worker_and_next_probe(admin_client):
+    breaker_add("host-a:101", state="open", next_probe_at=NOW + datetime.timedelta(seconds=5))
+    breaker_add("host-b:202", state="closed")
+
+    with freeze_time(NOW):
+        stats = dashboard_stats(now=NOW)
+        html = admin_client.get(DASHBOARD).content.decode()
+
+    assert [breaker.worker for breaker in stats.breakers_open] == ["host-a:101"]
+    assert "1 open" in html
+    assert "host-a:101: open since" in html
+    assert "host-b:202: closed" in html
+
+
+def test_an_open_breaker_long_past_its_probe_is_stale_not_open(admin_client):
+    breaker_add("host-a:101", state="open", next_probe_at=NOW - datetime.timedelta(minutes=10))
+
+    with freeze_time(NOW):
+        stats = dashboard_stats(now=NOW)
+        html = admin_client.get(DASHBOARD).content.decode()
+
+    assert stats.breakers_open == []
+    assert stats.breakers[0].stale
+    assert "stale (the worker stopped reporting)" in html

@@ -24,6 +24,17 @@ from pipeline.stages import (
 )
 
 
+def port_number(text: str) -> int:
+    """An argparse type for a TCP port to listen on, 1 to 65535."""
+    value = positive_int(text)
+    if value > 65535:
+        raise ValueError(f"must be at most 65535, got {value}")
+    return value
+
+
+port_number.__name__ = "port number"
+
+
 def add_bound_arguments(parser: CommandParser) -> None:
     """``--concurrency`` and ``--max-seconds``: one meaning and one type in both stages."""
     parser.add_argument(
@@ -93,6 +104,15 @@ class Command(DatabaseCommand):
             action="store_true",
             help="Keep polling for due rows until SIGTERM or SIGINT.",
         )
+        deliver.add_argument(
+            "--metrics-port",
+            type=port_number,
+            default=None,
+            help=(
+                "Serve this worker's Prometheus metrics (attempts, durations, breaker, "
+                "requests in flight) on this port while it runs."
+            ),
+        )
         add_bound_arguments(deliver)
 
     def handle(self, *args, stage: str | None = None, **options) -> None:
@@ -137,5 +157,6 @@ class Command(DatabaseCommand):
                 max_seconds=options.get("max_seconds"),
                 stop=stop,
                 on_progress=on_progress,
+                metrics_port=options.get("metrics_port"),
             )
         self.stdout.write(result.line)
