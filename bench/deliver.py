@@ -680,6 +680,8 @@ def run_claim_cost(args) -> list[tuple[str, bool]]:
     print(f"  inserting the final rows took {result['insert_s']:.1f} s")
     ratio = result["with"]["claim_ms"] / result["without"]["claim_ms"]
     drain_ratio = result["with"]["drain_s"] / result["without"]["drain_s"]
+    buffer_ratio = result["with"]["buffers"]["total"] / result["without"]["buffers"]["total"]
+    read_ratio = result["with"]["buffers"]["read"] / result["without"]["buffers"]["read"]
     buffers = (
         f"buffers {result['without']['buffers']['total']} vs {result['with']['buffers']['total']}, "
         f"reading {result['without']['buffers']['read']} vs {result['with']['buffers']['read']}"
@@ -693,7 +695,13 @@ def run_claim_cost(args) -> list[tuple[str, bool]]:
             f"claim cost with {args.final_rows:,} final rows: {ratio:.2f}x the cost with none "
             f"(drain {drain_ratio:.2f}x; {buffers}) <= {1 + CLAIM_COST_TARGET:.2f}x",
             ratio <= 1 + CLAIM_COST_TARGET,
-        )
+        ),
+        # The same in buffers, which the load of a shared machine does not blur.
+        (
+            f"claim buffers with {args.final_rows:,} final rows: {buffer_ratio:.2f}x "
+            f"(reading {read_ratio:.2f}x) <= {1 + CLAIM_COST_TARGET:.2f}x",
+            buffer_ratio <= 1 + CLAIM_COST_TARGET,
+        ),
     ]
 
 

@@ -59,33 +59,42 @@ MUTED_SQL = {
         f"WHERE m.value = {TABLE}.category)"
     ),
 }
+# The arms hand the rows they picked (and locked) to the UPDATE by physical address,
+# so no picked row is looked up again through the primary key, whose depth grows with
+# every final row in the table. On PostgreSQL the addresses go as one array, which
+# is always a TID scan: a join on them could be planned as a scan of the whole table.
+ROW_ADDRESS = {"postgresql": "ctid", "sqlite": "rowid"}
+PICKED_ROWS = {
+    "postgresql": "ctid = ANY(ARRAY(SELECT address FROM picked))",
+    "sqlite": "rowid IN (SELECT address FROM picked)",
+}
 
 # Four index-driven arms (closed windows, lapsed leases, due retries, fresh rows whose
-# window has opened), each stopping after `limit` rows, so a claim costs the same with
-# a million final rows in the table as with none, and rows opening later (tomorrow's)
-# are never read. One UPDATE then moves every picked row: to expired, cancelled, or
-# sending under the new lease. Status values are constants, inlined so that
-# PostgreSQL can match the partial indexes.
+# window has opened), each stopping after `limit` rows, so a claim reads the same
+# with a million final rows in the table as with none, and rows opening later
+# (tomorrow's) are never read. One UPDATE then moves every picked row: to expired,
+# cancelled, or sending under the new lease. Status values are constants, inlined so
+# that PostgreSQL can match the partial indexes.
 CLAIM_SQL = f"""
 WITH closed AS (
-    SELECT id FROM {TABLE}
+    SELECT {{address}} AS address FROM {TABLE}
     WHERE status = '{PENDING}' AND expires_at IS NOT NULL AND expires_at <= %(now)s
     ORDER BY expires_at LIMIT %(limit)s {{lock}}
 ), lapsed AS (
-    SELECT id FROM {TABLE}
+    SELECT {{address}} AS address FROM {TABLE}
     WHERE status = '{SENDING}' AND lease_expires_at < %(now)s
     ORDER BY lease_expires_at LIMIT %(limit)s {{lock}}
 ), retry AS (
-    SELECT id FROM {TABLE}
+    SELECT {{address}} AS address FROM {TABLE}
     WHERE status = '{PENDING}' AND next_attempt_at <= %(now)s
     ORDER BY next_attempt_at LIMIT %(limit)s {{lock}}
 ), fresh AS (
-    SELECT id FROM {TABLE}
+    SELECT {{address}} AS address FROM {TABLE}
     WHERE status = '{PENDING}' AND next_attempt_at IS NULL AND send_at <= %(now)s
     ORDER BY send_at LIMIT %(limit)s {{lock}}
 ), picked AS (
-    SELECT id FROM closed UNION ALL SELECT id FROM lapsed
-    UNION ALL SELECT id FROM retry UNION ALL SELECT id FROM fresh
+    SELECT address FROM closed UNION ALL SELECT address FROM lapsed
+    UNION ALL SELECT address FROM retry UNION ALL SELECT address FROM fresh
     LIMIT %(limit)s
 )
 UPDATE {TABLE} SET
@@ -99,7 +108,7 @@ UPDATE {TABLE} SET
         ELSE %(lease)s
     END,
     updated_at = %(now)s
-WHERE id IN (SELECT id FROM picked)
+WHERE {{picked_rows}}
 RETURNING id, status
 """
 
@@ -185,10 +194,12 @@ def claim_statement(
     *, now: datetime.datetime, lease: datetime.datetime, limit: int
 ) -> tuple[str, dict]:
     """The claim's SQL for this database and its parameters (also what EXPLAIN is asked about)."""
-    vendor = connection.vendor
+    engine = "postgresql" if connection.vendor == "postgresql" else "sqlite"
     sql = CLAIM_SQL.format(
-        lock="FOR UPDATE SKIP LOCKED" if vendor == "postgresql" else "",
-        muted=MUTED_SQL["postgresql" if vendor == "postgresql" else "sqlite"],
+        lock="FOR UPDATE SKIP LOCKED" if engine == "postgresql" else "",
+        muted=MUTED_SQL[engine],
+        address=ROW_ADDRESS[engine],
+        picked_rows=PICKED_ROWS[engine],
     )
     params = {"now": db_datetime(now), "lease": db_datetime(lease), "limit": limit}
     return sql, params
