@@ -93,6 +93,8 @@ def get(url: str, *, timeout: float) -> tuple[int, dict, str]:
 @pytest.mark.slow
 def test_a_database_that_never_answers_is_a_503_within_the_deadline(silent_database_url):
     with served(silent_database_url, HEALTHZ_TIMEOUT_SECONDS="2") as url:
+        # The first answer also waits for the worker to import the project: timed apart.
+        get(f"{url}/healthz", timeout=30)
         started = time.monotonic()
         status, body, content_type = get(f"{url}/healthz", timeout=20)
         elapsed = time.monotonic() - started
