@@ -634,10 +634,11 @@ def previous_path_generate(*, date: datetime.date) -> tuple[int, int]:
                 title=text.title,
                 body=text.body,
                 generated_by=text.generated_by,
+                window=window,
             )
             for request, text in generator.write_many(requests=requests)
         ]
-        inserted = _rows_insert(rows=rows, window=window, written_at=timezone.now())
+        inserted = _rows_insert(rows=rows, written_at=timezone.now())
         created += len(inserted)
         existing += len(chunk) - len(inserted)
 

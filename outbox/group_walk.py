@@ -10,6 +10,17 @@ the category of their row for the day before (the rotation avoids it).
 Plain SQL written once per shape, not querysets: a run reads a few thousand
 chunks, most of them small groups, and compiling a queryset cost more than the
 database took to answer it (``bench/generate.py`` measures the run).
+
+Whether a user has the date's row is one probe of the unique (user, date) index
+per user, and the query is written to keep it so. A new
+date is one its statistics have not seen (the day's rows are being written; a
+large table is re-analyzed only every few days), so PostgreSQL believes it rare
+and would rather read every row of the date once per chunk, through the date
+index, a hash or an anti-join: a million reads a chunk once the day is written.
+So the probe is a scalar subquery with ``LIMIT 1`` in the select list (never
+hashed, never pulled up into a join), and on PostgreSQL the date is handed in
+through a sub-select, which it plans with the average date's size rather than a
+guess about this one: the unique (user, date) index, one row, is the cheap way in.
 """
 
 from __future__ import annotations
@@ -55,10 +66,10 @@ def users_without_a_row(
     connection = connections[DEFAULT_DB_ALIAS]
     sql = _profiles_sql(null_time=group.send_time is None, first=after is None)
     adapt_date = connection.ops.adapt_datefield_value
-    params = [adapt_date(date - _ONE_DAY), *_group_params(group, connection)]
+    params = [adapt_date(date - _ONE_DAY), adapt_date(date), *_group_params(group, connection)]
     if after is not None:
         params.append(after)
-    params += [upto, adapt_date(date)]
+    params.append(upto)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -88,7 +99,9 @@ def users_without_a_row(
             rotation_slot,
             muted,
             yesterday,
+            has_row,
         ) in rows
+        if not has_row
     ]
 
 
@@ -109,6 +122,7 @@ def _columns() -> dict[str, str]:
     user = User._meta
     notification = DailyNotification._meta
     return {
+        "vendor": connections[DEFAULT_DB_ALIAS].vendor,
         "users": quote(user.db_table),
         "rows": quote(notification.db_table),
         "pk": quote(user.pk.column),
@@ -131,12 +145,21 @@ def _group_where(*, null_time: bool, first: bool) -> str:
     return f"u.{c['enabled']} AND u.{c['zone']} = %s AND {time_test}{after}"
 
 
+def _row_probe(value: str) -> str:
+    """A scalar subquery: ``value`` of the user's row for the date given as a parameter, or NULL."""
+    c = _columns()
+    date = "(SELECT CAST(%s AS date))" if c["vendor"] == "postgresql" else "%s"
+    return (
+        f"(SELECT {value} FROM {c['rows']} n "
+        f"WHERE n.{c['row_user']} = u.{c['pk']} AND n.{c['row_date']} = {date} LIMIT 1)"
+    )
+
+
 @lru_cache(maxsize=8)
 def _keys_sql(*, null_time: bool, first: bool) -> str:
     c = _columns()
     return (
-        f"SELECT u.{c['pk']}, EXISTS (SELECT 1 FROM {c['rows']} n "
-        f"WHERE n.{c['row_user']} = u.{c['pk']} AND n.{c['row_date']} = %s) "
+        f"SELECT u.{c['pk']}, {_row_probe('1')} IS NOT NULL "
         f"FROM {c['users']} u WHERE {_group_where(null_time=null_time, first=first)} "
         f"ORDER BY u.{c['pk']} LIMIT %s"
     )
@@ -146,10 +169,8 @@ def _keys_sql(*, null_time: bool, first: bool) -> str:
 def _profiles_sql(*, null_time: bool, first: bool) -> str:
     c = _columns()
     return (
-        f"SELECT {c['profile']}, u.{c['muted']}, (SELECT n.{c['row_category']} FROM {c['rows']} n "
-        f"WHERE n.{c['row_user']} = u.{c['pk']} AND n.{c['row_date']} = %s) "
+        f"SELECT {c['profile']}, u.{c['muted']}, {_row_probe('n.' + c['row_category'])}, "
+        f"{_row_probe('1')} IS NOT NULL "
         f"FROM {c['users']} u WHERE {_group_where(null_time=null_time, first=first)} "
-        f"AND u.{c['pk']} <= %s AND NOT EXISTS (SELECT 1 FROM {c['rows']} n "
-        f"WHERE n.{c['row_user']} = u.{c['pk']} AND n.{c['row_date']} = %s) "
-        f"ORDER BY u.{c['pk']}"
+        f"AND u.{c['pk']} <= %s ORDER BY u.{c['pk']}"
     )
