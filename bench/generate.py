@@ -532,7 +532,7 @@ def worker_local_users(count: int) -> None:
             marks = ", ".join("?" * len(LOCAL_USER_COLUMNS))
             raw.executemany(f"INSERT INTO accounts_user ({columns}) VALUES ({marks})", rows())
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("ANALYZE accounts_user")
 
 
 def worker_plan() -> dict:
@@ -644,13 +644,14 @@ def previous_path_generate(*, date: datetime.date) -> tuple[int, int]:
 
 
 def worker_empty() -> None:
+    """The outbox emptied as a fresh database has it (on PostgreSQL: no statistics either)."""
     from django.db import connection, transaction
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("DELETE FROM outbox_dailynotification")
+    statement = "DELETE FROM outbox_dailynotification"
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE outbox_dailynotification")
+        statement = "TRUNCATE outbox_dailynotification CASCADE"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
 
 
 # --- the fake OpenAI API ----------------------------------------------------
