@@ -532,7 +532,7 @@ def worker_local_users(count: int) -> None:
             marks = ", ".join("?" * len(LOCAL_USER_COLUMNS))
             raw.executemany(f"INSERT INTO accounts_user ({columns}) VALUES ({marks})", rows())
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("ANALYZE accounts_user")
 
 
 def worker_plan() -> dict:
@@ -634,22 +634,24 @@ def previous_path_generate(*, date: datetime.date) -> tuple[int, int]:
                 title=text.title,
                 body=text.body,
                 generated_by=text.generated_by,
+                window=window,
             )
             for request, text in generator.write_many(requests=requests)
         ]
-        inserted = _rows_insert(rows=rows, window=window, written_at=timezone.now())
+        inserted = _rows_insert(rows=rows, written_at=timezone.now())
         created += len(inserted)
         existing += len(chunk) - len(inserted)
 
 
 def worker_empty() -> None:
+    """The outbox emptied as a fresh database has it (on PostgreSQL: no statistics either)."""
     from django.db import connection, transaction
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("DELETE FROM outbox_dailynotification")
+    statement = "DELETE FROM outbox_dailynotification"
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE outbox_dailynotification")
+        statement = "TRUNCATE outbox_dailynotification CASCADE"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
 
 
 # --- the fake OpenAI API ----------------------------------------------------

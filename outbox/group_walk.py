@@ -10,6 +10,17 @@ the category of their row for the day before (the rotation avoids it).
 Plain SQL written once per shape, not querysets: a run reads a few thousand
 chunks, most of them small groups, and compiling a queryset cost more than the
 database took to answer it (``bench/generate.py`` measures the run).
+
+Whether a user has the date's row is one short walk of the unique (user, date)
+index per user, and the query is written so that the planner has no other
+choice. A new date is one its statistics have not seen (the day's rows are being
+written; a large table is re-analyzed only every few days), so PostgreSQL believes
+it rare: asked ``date = D`` it would rather read every row of the date through the
+date index, hashed once per chunk or once per user, a million reads each once the
+day is written. So the probe asks for the user's latest row on or before the date
+(newest first, one row), which only the (user, date) index answers without a sort
+or a scan, as a scalar subquery in the select list (never hashed, never pulled up
+into a join), and compares its date.
 """
 
 from __future__ import annotations
@@ -35,7 +46,8 @@ def users_after(
     """The next ``count`` keys of ``group`` after ``after``, each with whether it has ``date``'s row."""
     connection = connections[DEFAULT_DB_ALIAS]
     sql = _keys_sql(null_time=group.send_time is None, first=after is None)
-    params = [connection.ops.adapt_datefield_value(date), *_group_params(group, connection)]
+    day = connection.ops.adapt_datefield_value(date)
+    params = [day, day, *_group_params(group, connection)]
     if after is not None:
         params.append(after)
     params.append(count)
@@ -54,11 +66,12 @@ def users_without_a_row(
     """
     connection = connections[DEFAULT_DB_ALIAS]
     sql = _profiles_sql(null_time=group.send_time is None, first=after is None)
-    adapt_date = connection.ops.adapt_datefield_value
-    params = [adapt_date(date - _ONE_DAY), *_group_params(group, connection)]
+    day = connection.ops.adapt_datefield_value(date)
+    yesterday = connection.ops.adapt_datefield_value(date - _ONE_DAY)
+    params = [yesterday, yesterday, day, day, *_group_params(group, connection)]
     if after is not None:
         params.append(after)
-    params += [upto, adapt_date(date)]
+    params.append(upto)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -88,7 +101,9 @@ def users_without_a_row(
             rotation_slot,
             muted,
             yesterday,
+            has_row,
         ) in rows
+        if not has_row
     ]
 
 
@@ -109,6 +124,7 @@ def _columns() -> dict[str, str]:
     user = User._meta
     notification = DailyNotification._meta
     return {
+        "vendor": connections[DEFAULT_DB_ALIAS].vendor,
         "users": quote(user.db_table),
         "rows": quote(notification.db_table),
         "pk": quote(user.pk.column),
@@ -131,12 +147,32 @@ def _group_where(*, null_time: bool, first: bool) -> str:
     return f"u.{c['enabled']} AND u.{c['zone']} = %s AND {time_test}{after}"
 
 
+def _row_probe(value: str) -> str:
+    """A scalar subquery: ``value`` of the user's latest row on or before a date, or NULL.
+
+    Two parameters, both that date: ``value`` may compare ``n.date`` with the first,
+    the second bounds the search. Ordered by date, newest first, one row: the walk
+    of the unique (user, date) index backwards from the date, the only index that
+    can answer it without a sort or a scan.
+    """
+    c = _columns()
+    return (
+        f"(SELECT {value} FROM {c['rows']} n "
+        f"WHERE n.{c['row_user']} = u.{c['pk']} AND n.{c['row_date']} <= %s "
+        f"ORDER BY n.{c['row_date']} DESC LIMIT 1)"
+    )
+
+
+def _is_on(c: dict[str, str]) -> str:
+    """The probe's value: whether the row found is the date's (NULL without a row)."""
+    return f"CASE WHEN n.{c['row_date']} = %s THEN 1 ELSE 0 END"
+
+
 @lru_cache(maxsize=8)
 def _keys_sql(*, null_time: bool, first: bool) -> str:
     c = _columns()
     return (
-        f"SELECT u.{c['pk']}, EXISTS (SELECT 1 FROM {c['rows']} n "
-        f"WHERE n.{c['row_user']} = u.{c['pk']} AND n.{c['row_date']} = %s) "
+        f"SELECT u.{c['pk']}, {_row_probe(_is_on(c))} "
         f"FROM {c['users']} u WHERE {_group_where(null_time=null_time, first=first)} "
         f"ORDER BY u.{c['pk']} LIMIT %s"
     )
@@ -145,11 +181,10 @@ def _keys_sql(*, null_time: bool, first: bool) -> str:
 @lru_cache(maxsize=8)
 def _profiles_sql(*, null_time: bool, first: bool) -> str:
     c = _columns()
+    yesterdays = f"CASE WHEN n.{c['row_date']} = %s THEN n.{c['row_category']} END"
     return (
-        f"SELECT {c['profile']}, u.{c['muted']}, (SELECT n.{c['row_category']} FROM {c['rows']} n "
-        f"WHERE n.{c['row_user']} = u.{c['pk']} AND n.{c['row_date']} = %s) "
+        f"SELECT {c['profile']}, u.{c['muted']}, {_row_probe(yesterdays)}, "
+        f"{_row_probe(_is_on(c))} "
         f"FROM {c['users']} u WHERE {_group_where(null_time=null_time, first=first)} "
-        f"AND u.{c['pk']} <= %s AND NOT EXISTS (SELECT 1 FROM {c['rows']} n "
-        f"WHERE n.{c['row_user']} = u.{c['pk']} AND n.{c['row_date']} = %s) "
-        f"ORDER BY u.{c['pk']}"
+        f"AND u.{c['pk']} <= %s ORDER BY u.{c['pk']}"
     )

@@ -15,7 +15,7 @@ from outbox.generation import notifications_generate
 from outbox.generators import OfflineGenerator, generator_for
 from outbox.models import DailyNotification
 from outbox.planning import generation_plan
-from tests.factories import notification_create, user_create, users_create
+from tests.factories import notification_create, user_build, user_create, users_create
 from tests.outbox.test_generation import CountingGenerator
 
 UTC = datetime.UTC
@@ -282,3 +282,39 @@ def test_two_generators_at_once_leave_one_row_per_user_and_date() -> None:
     # Counting is honest: together the runs created each row once.
     assert sum(summary.created for summary in summaries) == 3000
     assert all(summary.created + summary.existing == 3000 for summary in summaries)
+
+
+@pytest.mark.postgres_only
+def test_the_row_probes_use_the_user_date_index_even_when_the_date_looks_rare() -> None:
+    from outbox.group_walk import _keys_sql, _profiles_sql
+
+    # Small groups, as a base spread over many zones and send times has.
+    User.objects.bulk_create(
+        user_build(user_id=f"{number:05d}", send_time=datetime.time(6 + number % 2, number % 50))
+        for number in range(10_000)
+    )
+    # The statistics know the day before, not the date being written: it looks rare.
+    generate(now=at("2026-11-20T12:00"), date=DAY - datetime.timedelta(days=1))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE accounts_user")
+        cursor.execute("ANALYZE outbox_dailynotification")
+    generate(now=at("2026-11-21T12:00"), date=DAY)
+    group = ["", datetime.time(6, 0)]
+    plans = []
+    with connection.cursor() as cursor:
+        for sql, params in (
+            (_keys_sql(null_time=False, first=True), [DAY, DAY, *group, 2000]),
+            (
+                _profiles_sql(null_time=False, first=True),
+                [DAY - datetime.timedelta(days=1)] * 2 + [DAY, DAY, *group, "99999"],
+            ),
+        ):
+            cursor.execute("EXPLAIN " + sql, params)
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    for plan in plans:
+        # One walk per user of the unique (user, date) index; never the whole date.
+        assert plan.count("Backward using one_notification_per_user_per_day") == plan.count(
+            "SubPlan"
+        ), plan
+        assert "outbox_date_status_idx" not in plan, plan
+        assert "hashed" not in plan and "Anti Join" not in plan, plan
