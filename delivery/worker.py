@@ -196,14 +196,15 @@ class DeliveryWorker:
     def run(self, *, forever: bool, max_seconds: float | None) -> DeliverySummary:
         started = time.monotonic()
         deadline = started + max_seconds if max_seconds else None
-        total = None if forever else notifications_due_count()
-        self.on_progress(0, total)
         in_flight: deque[_Batch] = deque()
         # After a claim found nothing, the next waits for a settle (which may make
         # retries due) or, with `forever`, for the idle pause.
         drained = False
         woken = False
         try:
+            # Inside the try: a database down from the start still closes the sender's loop.
+            total = None if forever else notifications_due_count()
+            self.on_progress(0, total)
             while True:
                 if self.stop.is_set() and not woken:
                     self.sender.wake()
@@ -641,10 +642,11 @@ def notifications_deliver(
                 f"cannot serve metrics on port {metrics_port}: {error.strerror or error}"
             ) from None
         log_action(logger, "delivery.metrics_serving", port=port)
+    transport = transport or transport_build(config=config, concurrency=concurrency)
     try:
         worker = DeliveryWorker(
             config=config,
-            transport=transport or transport_build(config=config, concurrency=concurrency),
+            transport=transport,
             policy=RetryPolicy.from_config(config),
             concurrency=concurrency,
             batch_size=batch_size,
@@ -652,6 +654,11 @@ def notifications_deliver(
             on_progress=on_progress,
             metrics=metrics,
         )
+    except BaseException:
+        transport.close()
+        metrics.close()
+        raise
+    try:
         return worker.run(forever=forever, max_seconds=max_seconds)
     finally:
         metrics.close()
