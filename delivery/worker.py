@@ -666,10 +666,11 @@ def notifications_deliver(
                 f"cannot serve metrics on port {metrics_port}: {error.strerror or error}"
             ) from None
         log_action(logger, "delivery.metrics_serving", port=port)
+    transport = transport or transport_build(config=config, concurrency=concurrency)
     try:
         worker = DeliveryWorker(
             config=config,
-            transport=transport or transport_build(config=config, concurrency=concurrency),
+            transport=transport,
             policy=RetryPolicy.from_config(config),
             concurrency=concurrency,
             batch_size=batch_size,
@@ -677,6 +678,11 @@ def notifications_deliver(
             on_progress=on_progress,
             metrics=metrics,
         )
+    except BaseException:
+        transport.close()
+        metrics.close()
+        raise
+    try:
         return worker.run(forever=forever, max_seconds=max_seconds)
     finally:
         metrics.close()
