@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from core.logs import log_action
 from core.progress import ProgressCallback
+from delivery.attempts import attempts_write
 from delivery.claims import (
     Claim,
     Settlement,
@@ -369,7 +370,7 @@ class DeliveryWorker:
         for batch in list(in_flight):
             if batch.unfinished == 0:
                 self._settle(batch, list(batch.pending), forever=forever)
-            elif partial:
+            elif partial and batch.unfinished < len(batch.pending):
                 finished = [future for future in batch.pending if future.done()]
                 if finished:
                     self._settle(batch, finished, forever=forever)
@@ -500,7 +501,7 @@ class DeliveryWorker:
     ) -> tuple[set, int]:
         """One transaction: the attempts logged, the rows settled, the unsent released."""
         with transaction.atomic():
-            DeliveryAttempt.objects.bulk_create(attempts)
+            attempts_write(attempts)
             written = notifications_settle(lease=batch.claim.lease, settlements=settlements)
             released = notifications_release(lease=batch.claim.lease, ids=unsent) if unsent else 0
         return written, released
@@ -510,7 +511,7 @@ class DeliveryWorker:
         if not self.unlogged:
             return
         with transaction.atomic():
-            DeliveryAttempt.objects.bulk_create(self.unlogged)
+            attempts_write(self.unlogged)
         log_action(logger, "delivery.attempts_logged_late", rows=len(self.unlogged))
         self.unlogged = []
 

@@ -1,0 +1,49 @@
+"""The attempt log written in bulk: one prepared INSERT run for every attempt of a settle.
+
+``bulk_create`` passes every value of every row through the ORM's compiler, which
+was most of a settle's time at thousands of attempts a second; these rows need only
+the backend's own adapters, and ``core.db.executemany_prepared`` sends them as one
+prepared statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import connection
+
+from core.db import executemany_prepared
+from delivery.claims import db_datetime, db_uuid
+from delivery.models import DeliveryAttempt
+
+COLUMNS = (
+    "notification_id",
+    "started_at",
+    "duration_ms",
+    "http_status",
+    "error",
+    "response_excerpt",
+)
+
+
+def attempts_write(attempts: Sequence[DeliveryAttempt]) -> None:
+    """Insert the unsaved ``attempts``, in the current transaction (their ``pk`` stays unset)."""
+    if not attempts:
+        return
+    quote = connection.ops.quote_name
+    sql = (
+        f"{connection.ops.insert_statement()} {quote(DeliveryAttempt._meta.db_table)} "
+        f"({', '.join(map(quote, COLUMNS))}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+    )
+    rows = [
+        (
+            db_uuid(attempt.notification_id),
+            db_datetime(attempt.started_at),
+            attempt.duration_ms,
+            attempt.http_status,
+            attempt.error,
+            attempt.response_excerpt,
+        )
+        for attempt in attempts
+    ]
+    executemany_prepared(connection=connection, sql=sql, rows=rows)

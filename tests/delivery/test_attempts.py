@@ -1,0 +1,60 @@
+"""The attempt log's bulk insert writes what the ORM would."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from delivery.attempts import attempts_write
+from delivery.models import DeliveryAttempt
+from tests.factories import notification_create
+
+pytestmark = pytest.mark.django_db
+
+
+def test_attempts_are_written_as_given():
+    notification = notification_create()
+    started = datetime.datetime(2026, 11, 22, 8, 0, 1, 250000, tzinfo=datetime.UTC)
+
+    attempts_write(
+        [
+            DeliveryAttempt(
+                notification_id=notification.id,
+                started_at=started,
+                duration_ms=12,
+                http_status=503,
+                error="",
+                response_excerpt="busy — \ufffd",
+            ),
+            DeliveryAttempt(
+                notification_id=notification.id,
+                started_at=started + datetime.timedelta(seconds=30),
+                duration_ms=10_000,
+                http_status=None,
+                error="Timeout: no complete answer within 10s",
+                response_excerpt="",
+            ),
+        ]
+    )
+
+    rows = list(
+        DeliveryAttempt.objects.filter(notification=notification).values_list(
+            "started_at", "duration_ms", "http_status", "error", "response_excerpt"
+        )
+    )
+    assert rows == [
+        (started, 12, 503, "", "busy — \ufffd"),
+        (
+            started + datetime.timedelta(seconds=30),
+            10_000,
+            None,
+            "Timeout: no complete answer within 10s",
+            "",
+        ),
+    ]
+
+
+def test_nothing_to_write_sends_nothing(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        attempts_write([])
