@@ -48,6 +48,9 @@ class GenerationSummary:
     fallback: int
     elapsed_seconds: float
     complete: bool
+    # What the model's answers cost, inserted or not (the tokens are spent either way).
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 def notifications_generate(
@@ -74,6 +77,7 @@ def notifications_generate(
     if limit is not None:
         total = min(total, limit)
     created = existing = fallback = done = asked = 0
+    prompt_tokens = completion_tokens = 0
     last_pk: str | None = None
     last_report = 0.0
     complete = True
@@ -110,8 +114,12 @@ def notifications_generate(
                     title=text.title,
                     body=text.body,
                     generated_by=text.generated_by,
+                    prompt_tokens=text.prompt_tokens,
+                    completion_tokens=text.completion_tokens,
                 )
             )
+            prompt_tokens += text.prompt_tokens or 0
+            completion_tokens += text.completion_tokens or 0
             now = time.monotonic()
             if on_progress and now - last_report >= PROGRESS_INTERVAL_SECONDS:
                 last_report = now
@@ -129,6 +137,8 @@ def notifications_generate(
         fallback=fallback,
         elapsed_seconds=time.monotonic() - started,
         complete=complete,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
     )
     log_action(
         logger,
@@ -140,6 +150,8 @@ def notifications_generate(
         fallback=summary.fallback,
         seconds=f"{summary.elapsed_seconds:.1f}",
         complete=summary.complete,
+        prompt_tokens=summary.prompt_tokens,
+        completion_tokens=summary.completion_tokens,
     )
     return summary
 
@@ -154,6 +166,9 @@ class NewRow:
     title: str
     body: str
     generated_by: str
+    # The model's usage for this text; None for offline text.
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
 
 def _users_after(*, after: str | None, count: int) -> list[UserProfile]:
@@ -208,6 +223,8 @@ def _rows_insert(*, rows: list[NewRow], date: datetime.date) -> list[NewRow]:
         values[column["title"]] = row.title
         values[column["body"]] = row.body
         values[column["generated_by"]] = row.generated_by
+        values[column["prompt_tokens"]] = row.prompt_tokens
+        values[column["completion_tokens"]] = row.completion_tokens
         params.append(values)
     insert = insert_ignore_sql(
         connection=connection, table=meta.db_table, columns=[field.column for field in fields]

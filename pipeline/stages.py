@@ -44,9 +44,17 @@ class GenerateResult:
         summary = self.summary
         return (
             f"{self.date} {self.generator_name}: created {summary.created}, "
-            f"existing {summary.existing}, fallback {summary.fallback} "
+            f"existing {summary.existing}, fallback {summary.fallback}"
+            f"{tokens_part(summary)} "
             f"in {summary.elapsed_seconds:.1f}s" + ("" if summary.complete else INCOMPLETE_NOTE)
         )
+
+
+def tokens_part(summary: GenerationSummary) -> str:
+    """``, tokens 123,456 in / 7,890 out`` when the run's text cost tokens; nothing for offline text."""
+    if not (summary.prompt_tokens or summary.completion_tokens):
+        return ""
+    return f", tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out"
 
 
 @dataclass(frozen=True, kw_only=True)
