@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import psycopg
-from django.db import NotSupportedError
+from django.db import NotSupportedError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Model, QuerySet
 from django.db.models.constants import OnConflict
 
 
@@ -76,6 +77,69 @@ def executemany_prepared(
             cursor.executemany(sql, rows)
     finally:
         raw.prepare_threshold = threshold
+
+
+def queryset_raw_delete(queryset: QuerySet) -> int:
+    """Delete the rows ``queryset`` selects with one ``DELETE``; the number deleted.
+
+    ``QuerySet.delete()`` first loads every row whose model has dependants (to cascade
+    and send signals): for a bulk purge that is the whole batch read into Python. This
+    sends the statement alone, so the caller deletes the dependants itself first (the
+    database's foreign keys still refuse a row that has any left). No signals are sent.
+    """
+    return queryset._raw_delete(queryset.db)
+
+
+def rows_delete_with_dependants(
+    *, queryset: QuerySet, limit: int, dependants: Sequence[tuple[type[Model], str]]
+) -> tuple[int, int]:
+    """Delete up to ``limit`` rows of ``queryset`` and, first, the rows of ``dependants`` pointing at them.
+
+    ``dependants`` are (model, foreign-key column) pairs. The rows are locked as they
+    are chosen, skipping any another transaction holds, so a row being changed right
+    now is left for a later call. Runs in the caller's transaction, which must be
+    open. Returns (rows deleted, dependant rows deleted).
+
+    On PostgreSQL it is one statement (the choice, then each ``DELETE`` as a
+    data-modifying CTE), so no list of keys travels to the client and back; elsewhere
+    the keys are read, then each table is deleted from by key.
+    """
+    connection = connections[queryset.db]
+    model = queryset.model
+    pk = model._meta.pk
+    # Selected by its own name: the CTE's column must not be mistaken for a dependant's ``id``.
+    chosen = queryset.order_by().select_for_update(skip_locked=True).values(pk.attname)[:limit]
+    if connection.vendor != "postgresql":
+        keys = list(chosen.values_list(pk.attname, flat=True))
+        if not keys:
+            return 0, 0
+        dependant_rows = sum(
+            queryset_raw_delete(dependant.objects.filter(**{f"{column}__in": keys}))
+            for dependant, column in dependants
+        )
+        return queryset_raw_delete(model.objects.filter(pk__in=keys)), dependant_rows
+    quote = connection.ops.quote_name
+    select_sql, params = chosen.query.sql_with_params()
+    ctes = [f"chosen AS ({select_sql})"]
+    for index, (dependant, column) in enumerate(dependants):
+        ctes.append(
+            f"dependant_{index} AS (DELETE FROM {quote(dependant._meta.db_table)} "
+            f"WHERE {quote(column)} IN (SELECT chosen.{quote(pk.attname)} FROM chosen) RETURNING 1)"
+        )
+    ctes.append(
+        f"deleted AS (DELETE FROM {quote(model._meta.db_table)} "
+        f"WHERE {quote(pk.column)} IN (SELECT chosen.{quote(pk.attname)} FROM chosen) RETURNING 1)"
+    )
+    counts = " + ".join(
+        f"(SELECT count(*) FROM dependant_{index})" for index in range(len(dependants))
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM deleted), {counts or '0'}",
+            params,
+        )
+        rows, dependant_rows = cursor.fetchone()
+    return rows, dependant_rows
 
 
 def _insert_sql(

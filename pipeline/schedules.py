@@ -1,7 +1,8 @@
 """The pipeline's django-q2 schedules, defined in code and applied idempotently by name.
 
-Two schedules: generate today's notifications once a day at ``PIPELINE_GENERATE_AT``
-(local time in ``TIME_ZONE``) and deliver what is due every minute. ``schedules_apply``
+Three schedules: generate today's notifications once a day at ``PIPELINE_GENERATE_AT``
+(local time in ``TIME_ZONE``), deliver what is due every minute, and purge what is past
+retention once a day at ``PURGE_AT``. ``schedules_apply``
 may run on every deploy: it finds each schedule by its unique name and updates it in
 place, so schedules never pile up, and it only moves a schedule's next run when the
 wanted time of day changed, so a re-deploy at 06:00:30 does not skip the run that is due.
@@ -22,12 +23,16 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from core.logs import log_action
+from pipeline.retention import PURGE_TASK
 from pipeline.tasks import DELIVER_TASK, GENERATE_TASK, LEGACY_TASKS, RETRY_SCHEDULE_PREFIX
 
 logger = logging.getLogger(__name__)
 
 GENERATE_SCHEDULE = "pipeline: generate today's notifications"
 DELIVER_SCHEDULE = "pipeline: deliver due notifications"
+PURGE_SCHEDULE = "pipeline: purge notifications past retention"
+# Local time in TIME_ZONE: the quiet hours, away from the morning's generate and deliver.
+PURGE_AT = datetime.time(3, 0)
 
 
 class ScheduleConfigError(ValueError):
@@ -112,7 +117,21 @@ def schedules_wanted(*, now: datetime.datetime) -> list[ScheduleSpec]:
             minutes=1,
             first_run=now,
         ),
+        purge_schedule_spec(now=now, zone=zone),
     ]
+
+
+def purge_schedule_spec(*, now: datetime.datetime, zone: datetime.tzinfo) -> ScheduleSpec:
+    """The daily purge of rows past ``OUTBOX_RETENTION_DAYS``, at ``PURGE_AT`` local time."""
+    return ScheduleSpec(
+        name=PURGE_SCHEDULE,
+        func=PURGE_TASK,
+        schedule_type=Schedule.DAILY,
+        minutes=None,
+        first_run=daily_next_run(at=PURGE_AT, now=now, zone=zone),
+        time_of_day=PURGE_AT,
+        zone=zone,
+    )
 
 
 @transaction.atomic

@@ -15,6 +15,7 @@ from django_q.models import Schedule
 from pipeline.schedules import (
     DELIVER_SCHEDULE,
     GENERATE_SCHEDULE,
+    PURGE_SCHEDULE,
     daily_next_run,
     schedules_apply,
 )
@@ -35,12 +36,12 @@ def test_setup_creates_each_schedule_once_however_often_it_runs():
     for _ in range(3):
         setup_schedules()
     names = sorted(Schedule.objects.values_list("name", flat=True))
-    assert names == sorted([GENERATE_SCHEDULE, DELIVER_SCHEDULE])
+    assert names == sorted([GENERATE_SCHEDULE, DELIVER_SCHEDULE, PURGE_SCHEDULE])
 
 
 def test_second_run_reports_unchanged():
     setup_schedules()
-    assert setup_schedules().count("unchanged:") == 2
+    assert setup_schedules().count("unchanged:") == 3
 
 
 def test_generate_is_daily_and_deliver_every_minute():
@@ -128,7 +129,7 @@ def test_a_pending_generate_retry_on_the_old_path_is_moved():
     retry = Schedule.objects.get(name="pipeline: retry generate 2026-11-22")
     assert (retry.func, retry.args, retry.next_run) == (GENERATE_TASK, "('2026-11-22',)", next_run)
     assert {r.name: r.outcome for r in results}[retry.name] == "moved"
-    assert Schedule.objects.count() == 3
+    assert Schedule.objects.count() == 4
 
 
 @override_settings(PIPELINE_GENERATE_AT="six o'clock")
