@@ -13,7 +13,8 @@
    subprocess so the figures are the work alone: ``notifications_generate`` for
    one date (rows/s, peak RSS), and the raw driver inserting the very same rows
    into the emptied table (sqlite3 ``executemany``; psycopg ``executemany`` and
-   ``COPY``). Target: generation at least 0.3x the raw driver's rows/s.
+   ``COPY``). Target: generation at least 0.3x the raw driver's rows/s, and at least
+   0.5x raw ``COPY`` on PostgreSQL (where generation writes through ``COPY`` itself).
 2. OpenAI generator against a local fake API (an asyncio server in its own
    process answering every chat completion after 200 ms with valid structured
    JSON), ``--openai-users`` users at ``--concurrency`` 32: users/s against the
@@ -40,9 +41,12 @@ import time
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-BENCH_DB = "bench_generate"
+# The PostgreSQL database the bench drops and re-creates (``BENCH_DATABASE`` to choose another).
+BENCH_DB = os.environ.get("BENCH_DATABASE", "bench_generate")
 DATE = datetime.date(2026, 11, 22)
 RATIO_TARGET = 0.3
+# On PostgreSQL generation writes through COPY too: against raw COPY the bar is higher.
+COPY_RATIO_TARGET = 0.5
 OPENAI_TARGET = 0.8
 FLATNESS_TARGET = 0.20
 USER_COLUMNS = (
@@ -184,10 +188,11 @@ def offline_compare(*, database: str, url: str, users: int) -> None:
     for method, seconds in raw["methods"].items():
         raw_rate = raw["rows"] / seconds
         ratio = rate / raw_rate
-        verdict = "ok" if ratio >= RATIO_TARGET else "BELOW TARGET"
+        target = COPY_RATIO_TARGET if "COPY" in method else RATIO_TARGET
+        verdict = "ok" if ratio >= target else "BELOW TARGET"
         print(
             f"  raw {method:<22} {raw['rows']:,} rows in {seconds:.2f}s (CPU {raw['cpu'][method]:.2f}s)"
-            f" = {raw_rate:,.0f} rows/s -> ratio {ratio:.2f}x (target >= {RATIO_TARGET}x: {verdict})"
+            f" = {raw_rate:,.0f} rows/s -> ratio {ratio:.2f}x (target >= {target}x: {verdict})"
         )
 
 

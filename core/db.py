@@ -79,6 +79,97 @@ def executemany_prepared(
         raw.prepare_threshold = threshold
 
 
+# The databases whose bulk paths go through ``COPY`` (``temp_table_fill``); the others
+# keep ``executemany``. A setting of the code, not of a deployment: tests empty it to
+# run the other path on the same database and compare.
+COPY_VENDORS = frozenset({"postgresql"})
+
+
+def copy_supported(connection: BaseDatabaseWrapper) -> bool:
+    """Whether bulk writes on ``connection`` take the ``COPY`` path."""
+    return connection.vendor in COPY_VENDORS
+
+
+def rows_copy(
+    *,
+    connection: BaseDatabaseWrapper,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+) -> None:
+    """``COPY`` ``rows`` into ``table`` (PostgreSQL only), in the current transaction.
+
+    All or nothing: one row breaking a constraint fails the whole copy with Django's
+    ``IntegrityError``, so a caller expecting conflicts runs it in a savepoint.
+    """
+    quote = connection.ops.quote_name
+    names = ", ".join(map(quote, columns))
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        with cursor.cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def temp_table_fill(
+    *,
+    connection: BaseDatabaseWrapper,
+    name: str,
+    like_table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+    extra_columns: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Fill the temporary table ``name`` with ``rows`` through ``COPY`` (PostgreSQL only).
+
+    The table has ``columns`` of ``like_table``, with their types but none of its
+    constraints or defaults, then each ``(name, SQL type)`` of ``extra_columns``; the
+    rows give values for all of them, in that order. It lives until the end of the
+    current transaction, which must be open; filled again in the same transaction,
+    it is emptied first.
+    """
+    quote = connection.ops.quote_name
+    selected = [quote(column) for column in columns]
+    selected += [f"NULL::{sql_type} AS {quote(extra)}" for extra, sql_type in extra_columns]
+    names = ", ".join([quote(column) for column in columns] + [quote(e) for e, _ in extra_columns])
+    with connection.cursor() as cursor:
+        # One round trip for both (no parameters, so the two statements may share it).
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(name)} ON COMMIT DROP AS "
+            f"SELECT {', '.join(selected)} FROM {quote(like_table)} WITH NO DATA; "
+            f"TRUNCATE {quote(name)}"
+        )
+        raw = cursor.cursor
+        with (
+            connection.wrap_database_errors,
+            raw.copy(f"COPY {quote(name)} ({names}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+
+
+def insert_ignore_from_temp(
+    *,
+    connection: BaseDatabaseWrapper,
+    table: str,
+    temp_table: str,
+    columns: Sequence[str],
+    returning: str,
+) -> list:
+    """Insert every row of ``temp_table`` into ``table``, skipping those breaking a unique key.
+
+    One ``INSERT … SELECT … ON CONFLICT DO NOTHING``; returns the ``returning`` column
+    of the rows that went in (PostgreSQL only).
+    """
+    quote = connection.ops.quote_name
+    names = ", ".join(map(quote, columns))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(table)} ({names}) SELECT {names} FROM {quote(temp_table)} "
+            f"ON CONFLICT DO NOTHING RETURNING {quote(returning)}"
+        )
+        return [value for (value,) in cursor.fetchall()]
+
+
 def queryset_raw_delete(queryset: QuerySet) -> int:
     """Delete the rows ``queryset`` selects with one ``DELETE``; the number deleted.
 
