@@ -10,10 +10,12 @@ those are not public API, so ``tests/core/test_db.py`` pins what they return.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import psycopg
-from django.db import NotSupportedError, connections
+from django.db import IntegrityError, NotSupportedError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model, QuerySet
 from django.db.models.constants import OnConflict
@@ -171,6 +173,72 @@ def insert_ignore_from_temp(
             f"ON CONFLICT DO NOTHING RETURNING {quote(returning)}"
         )
         return [value for (value,) in cursor.fetchall()]
+
+
+def rows_insert_ignore_copy(
+    *,
+    connection: BaseDatabaseWrapper,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence],
+    key: str,
+) -> list | None:
+    """Insert ``rows`` into ``table`` by ``COPY``, skipping those breaking a unique key (PostgreSQL).
+
+    First straight into the table, in a savepoint (a copy is all or nothing): None
+    then says every row went in. When some row conflicts, the rows go through a
+    temporary table instead, in one insert that skips conflicts, and the ``key``
+    column of the rows that went in is returned. Runs in the caller's transaction.
+    """
+    try:
+        with transaction.atomic(using=connection.alias):
+            rows_copy(connection=connection, table=table, columns=columns, rows=rows)
+        return None
+    except IntegrityError:
+        pass  # e.g. another run wrote some of these rows meanwhile: theirs are kept
+    temp_table = f"{table}_incoming"
+    temp_table_fill(
+        connection=connection, name=temp_table, like_table=table, columns=columns, rows=rows
+    )
+    return insert_ignore_from_temp(
+        connection=connection, table=table, temp_table=temp_table, columns=columns, returning=key
+    )
+
+
+def commit_without_flush(*, connection: BaseDatabaseWrapper) -> None:
+    """Let the current transaction's commit return before its log reaches the disk (PostgreSQL).
+
+    For writes that are safe to lose in a crash because they are made again (the
+    database stays consistent: the last transactions are simply missing). Any later
+    transaction that commits normally waits for everything before it too.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+@contextmanager
+def advisory_lock(*, connection: BaseDatabaseWrapper, name: str) -> Iterator[bool]:
+    """Try to take the session lock called ``name`` (PostgreSQL); yields whether this holder has it.
+
+    Never waits: a second holder gets False at once and should leave the work to
+    the first. The lock goes with the session, so a process that dies releases it.
+    On other databases (one process, SQLite) it always yields True.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    # A stable 64-bit key from the name: the same in every process.
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        (acquired,) = cursor.fetchone()
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def queryset_raw_delete(queryset: QuerySet) -> int:

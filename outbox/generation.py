@@ -18,17 +18,16 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from accounts.models import User
 from core.db import (
+    commit_without_flush,
     copy_supported,
-    insert_ignore_from_temp,
     insert_ignore_sql,
-    rows_copy,
-    temp_table_fill,
+    rows_insert_ignore_copy,
 )
 from core.logs import log_action
 from core.progress import ProgressCallback
@@ -265,35 +264,19 @@ def _rows_insert_copy(
     meta = DailyNotification._meta
     columns = [field.column for field in meta.concrete_fields]
     with transaction.atomic():
-        # A chunk lost in a crash is written again by the next run; and any later
-        # transaction that commits (a delivery claim) flushes the log up to it anyway.
-        # So the commit need not wait for the disk.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        # A chunk lost in a crash is written again by the next run, and a delivery claim
+        # (which commits normally) makes it durable first: the commit need not wait.
+        commit_without_flush(connection=connection)
         # Usually no user of the chunk has a row by now (they were checked before
         # writing): then the rows go straight into the table, and that is all.
-        try:
-            with transaction.atomic():
-                rows_copy(connection=connection, table=meta.db_table, columns=columns, rows=params)
-            return rows
-        except IntegrityError:
-            pass  # another run wrote some of these users meanwhile: skip theirs
-        temp_table_fill(
+        inserted = rows_insert_ignore_copy(
             connection=connection,
-            name="outbox_new_rows",
-            like_table=meta.db_table,
+            table=meta.db_table,
             columns=columns,
             rows=params,
+            key=meta.pk.column,
         )
-        inserted = set(
-            insert_ignore_from_temp(
-                connection=connection,
-                table=meta.db_table,
-                temp_table="outbox_new_rows",
-                columns=columns,
-                returning=meta.pk.column,
-            )
-        )
-    if len(inserted) == len(rows):
+    if inserted is None:
         return rows
+    inserted = set(inserted)
     return [row for row in rows if row.id in inserted]
