@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils import timezone
@@ -21,7 +22,15 @@ from core.progress import ProgressCallback
 from delivery.conf import DeliverySettingsError
 from delivery.worker import DeliverySummary, notifications_deliver
 from outbox.generation import GenerationSummary, notifications_generate
-from outbox.generators import NotificationGenerator, UnknownGenerator, generator_for
+from outbox.generators import (
+    NotificationGenerator,
+    UnknownGenerator,
+    batch_api_from_settings,
+    generator_for,
+)
+
+if TYPE_CHECKING:
+    from outbox.batches import BatchStepSummary
 
 INCOMPLETE_NOTE = "; stopped at the time limit, users remain"
 
@@ -37,6 +46,8 @@ class GenerateResult:
     date: datetime.date
     generator_name: str
     summary: GenerationSummary
+    # The Batch API step run first (None when there was none).
+    batch: BatchStepSummary | None = None
 
     @property
     def line(self) -> str:
@@ -46,7 +57,9 @@ class GenerateResult:
             f"{self.date} {self.generator_name}: created {summary.created}, "
             f"existing {summary.existing}, fallback {summary.fallback}"
             f"{tokens_part(summary)} "
-            f"in {summary.elapsed_seconds:.1f}s" + ("" if summary.complete else INCOMPLETE_NOTE)
+            f"in {summary.elapsed_seconds:.1f}s"
+            + ("" if summary.complete else INCOMPLETE_NOTE)
+            + ("" if self.batch is None else f"; {self.batch.line}")
         )
 
 
@@ -105,9 +118,11 @@ def generation_run(
 ) -> GenerateResult:
     """Write the missing notifications of ``date``; concurrency defaults to ``OPENAI_CONCURRENCY``.
 
-    ``GeneratorUnavailable`` propagates (the rows written before it stay): whether to
-    retry is the caller's decision.
+    The Batch API step (``batch_step``) runs first. ``GeneratorUnavailable``
+    propagates (the rows written before it stay): whether to retry is the caller's
+    decision.
     """
+    batch = batch_step(generator=generator)
     summary = notifications_generate(
         date=date,
         generator=generator,
@@ -116,7 +131,26 @@ def generation_run(
         on_progress=on_progress,
         max_seconds=max_seconds,
     )
-    return GenerateResult(date=date, generator_name=generator.name, summary=summary)
+    return GenerateResult(date=date, generator_name=generator.name, summary=summary, batch=batch)
+
+
+def batch_step(*, generator: NotificationGenerator) -> BatchStepSummary | None:
+    """Poll the open batches, and submit the users a day ahead with ``openai-batch``.
+
+    Every run polls (whatever its generator) when there is a key and an open batch;
+    None when there was nothing to do.
+    """
+    if not settings.OPENAI_API_KEY:
+        return None
+    # Here, not at the top: a run without a key never loads the client library.
+    from outbox.batches import batches_open_exist, batches_run
+    from outbox.generators.batch import OpenAIBatchGenerator
+
+    submit = isinstance(generator, OpenAIBatchGenerator)
+    if not submit and not batches_open_exist():
+        return None
+    api = generator.batch_api() if submit else batch_api_from_settings()
+    return batches_run(api=api, submit=submit)
 
 
 def delivery_run(

@@ -19,7 +19,8 @@ from tests.fake_openai import Reply
 
 SUMMARY = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2}) (?P<generator>\S+): created (?P<created>\d+), "
-    r"existing (?P<existing>\d+), fallback (?P<fallback>\d+) in \d+\.\ds$"
+    r"existing (?P<existing>\d+), fallback (?P<fallback>\d+)"
+    r"(?:, tokens [\d,]+ in / [\d,]+ out)? in \d+\.\ds$"
 )
 
 
@@ -141,7 +142,10 @@ def test_an_unknown_generator_exits_1_with_one_line(manage_py) -> None:
     process = manage_py("runpipeline", "generate", "--generator", "gpt5")
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1
-    assert stderr.strip() == "CommandError: unknown generator 'gpt5': choose one of openai, offline"
+    assert (
+        stderr.strip()
+        == "CommandError: unknown generator 'gpt5': choose one of openai, openai-batch, offline"
+    )
 
 
 @pytest.mark.slow
