@@ -21,6 +21,14 @@
    bound concurrency / latency = 160/s. Target: at least 80% of the bound.
 3. With ``--memory-check``: generation's peak RSS at ``--users`` and at
    ``--memory-users`` (1,000,000) on SQLite. Target: within 20%.
+4. With ``--parts batch`` (PostgreSQL, or the first of ``--databases``): the Batch API
+   path without the network, at ``--batch-small-users`` and ``--batch-users``
+   (1,000,000) users a day ahead. Preparing: ``batches_submit`` choosing the users,
+   recording their requests and writing the JSONL files (each file "uploaded" to a
+   stand-in that counts it, then deleted); parsing: an output file of one valid
+   answer per request streamed through ``batch_lines_take`` into rows. Peak RSS of
+   each step at both sizes (target: within 20%), and the parse-and-insert rows/s
+   against offline generation on the same users in the same run (target: >= 0.5x).
 
 Peak memory is the generating subprocess's ``ru_maxrss``, Python and Django included.
 """
@@ -81,6 +89,8 @@ def main() -> None:
     )
     parser.add_argument("--memory-check", action="store_true", help="also run the memory part")
     parser.add_argument("--memory-users", type=int, default=1_000_000)
+    parser.add_argument("--batch-users", type=int, default=1_000_000)
+    parser.add_argument("--batch-small-users", type=int, default=100_000)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()
     if args.worker:
@@ -110,6 +120,9 @@ def main() -> None:
             )
     if "memory" in parts:
         memory_flatness(small=args.users, large=args.memory_users)
+    if "batch" in parts:
+        database = "postgres" if "postgres" in databases else databases[0]
+        batch_bench(database=database, small=args.batch_small_users, large=args.batch_users)
 
 
 class fresh_database:
@@ -285,6 +298,9 @@ def worker_main() -> None:
         "users": lambda: worker_users(args.users),
         "generate": lambda: worker_generate(args.generator, args.concurrency),
         "raw": worker_raw,
+        "analyze": worker_analyze,
+        "batch-prepare": worker_batch_prepare,
+        "batch-parse": worker_batch_parse,
     }[args.worker]()
     print(json.dumps(figures or {}))
 
@@ -409,6 +425,149 @@ def worker_raw() -> dict:
 
         timed("sqlite3 executemany", executemany)
     return {"rows": len(rows), "methods": methods, "cpu": cpu}
+
+
+# --- the Batch API path, without the network --------------------------------
+
+# 06:00 UTC: the default 08:00 window of the next day opens 26 h later, a batch's date.
+BATCH_NOW = datetime.datetime(2026, 11, 22, 6, 0, tzinfo=datetime.UTC)
+BATCH_TARGET = 0.5
+
+
+def batch_bench(*, database: str, small: int, large: int) -> None:
+    print(f"\n[batch] prepare and parse {small:,} and {large:,} requests ({database})", flush=True)
+    peaks: dict[str, list[float]] = {"prepare": [], "parse": []}
+    for users in (small, large):
+        with fresh_database(database) as url:
+            run_worker("users", url=url, users=users)
+            # As autovacuum would have by then: users loaded long before, requests a day before.
+            run_worker("analyze", url=url)
+            prepared = run_worker("batch-prepare", url=url)
+            run_worker("analyze", url=url)
+            parsed = run_worker("batch-parse", url=url)
+            print(
+                f"  {users:>9,} users: prepare {prepared['requests']:,} requests in "
+                f"{prepared['batches']} files ({prepared['megabytes']:,.0f} MB) in "
+                f"{prepared['seconds']:.1f}s = {prepared['requests'] / prepared['seconds']:,.0f}/s, "
+                f"peak RSS {prepared['maxrss_mb']:.0f} MB; parse and insert {parsed['rows']:,} rows "
+                f"in {parsed['seconds']:.1f}s = {parsed['rows'] / parsed['seconds']:,.0f} rows/s, "
+                f"peak RSS {parsed['maxrss_mb']:.0f} MB",
+                flush=True,
+            )
+            peaks["prepare"].append(prepared["maxrss_mb"])
+            peaks["parse"].append(parsed["maxrss_mb"])
+            if users == large:
+                generated = run_worker("generate", url=url, generator="offline", concurrency=1)
+                offline_rate = generated["rows"] / generated["seconds"]
+                ratio = (parsed["rows"] / parsed["seconds"]) / offline_rate
+                verdict = "ok" if ratio >= BATCH_TARGET else "BELOW TARGET"
+                print(
+                    f"  offline generation, same users: {offline_rate:,.0f} rows/s -> parse-and-insert "
+                    f"ratio {ratio:.2f}x (target >= {BATCH_TARGET}x: {verdict})"
+                )
+    for step, (low, high) in peaks.items():
+        growth = high / low - 1
+        verdict = "ok" if growth <= FLATNESS_TARGET else "NOT FLAT"
+        print(
+            f"  {step}: peak RSS {low:.0f} MB -> {high:.0f} MB, {growth:+.1%} "
+            f"(target within {FLATNESS_TARGET:.0%}: {verdict})"
+        )
+
+
+class CountingBatchApi:
+    """Stands in for the Batch API: an upload is counted (size, lines), nothing is sent."""
+
+    model = "gpt-4o-mini"
+
+    def __init__(self) -> None:
+        self.files = 0
+        self.bytes = 0
+
+    def upload(self, path: Path) -> str:
+        self.files += 1
+        self.bytes += path.stat().st_size
+        return f"file-{self.files}"
+
+    def create(self, *, input_file_id: str, metadata: dict[str, str]):
+        from outbox.generators.batch import RemoteBatch
+
+        return RemoteBatch(
+            id=f"batch-{input_file_id}",
+            status="validating",
+            input_file_id=input_file_id,
+            output_file_id="",
+            error_file_id="",
+            total=0,
+            completed=0,
+            failed=0,
+        )
+
+
+def worker_analyze() -> None:
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+
+def worker_batch_prepare() -> dict:
+    from outbox.batches import batches_submit
+
+    api = CountingBatchApi()
+    started = time.perf_counter()
+    submitted = batches_submit(api=api, now=BATCH_NOW)
+    return {
+        "seconds": time.perf_counter() - started,
+        "requests": submitted.requests,
+        "batches": submitted.batches,
+        "megabytes": api.bytes / 1e6,
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def worker_batch_parse() -> dict:
+    """Each batch's output file written (one valid answer per request), then timed through."""
+    from outbox.batches import batch_lines_take
+    from outbox.categories import category_for
+    from outbox.generators.batch import custom_id_for
+    from outbox.models import GenerationBatch, GenerationBatchRequest
+
+    content = json.dumps(
+        {"title": "Time for a walk", "message": "A ten-minute walk after lunch lifts energy."}
+    )
+    body = json.loads(completion_body())
+    body["choices"][0]["message"]["content"] = content
+    seconds = 0.0
+    rows = 0
+    for batch in GenerationBatch.objects.order_by("id"):
+        requests = (
+            GenerationBatchRequest.objects.filter(batch=batch)
+            .values_list("user_id", "date", "user__rotation_slot")
+            .iterator(chunk_size=10_000)
+        )
+        with tempfile.TemporaryFile() as output:
+            for user_id, date, slot in requests:
+                custom_id = custom_id_for(
+                    user_id=user_id, date=date, category=category_for(rotation_slot=slot, date=date)
+                )
+                line = {
+                    "id": f"req-{user_id}",
+                    "custom_id": custom_id,
+                    "response": {"status_code": 200, "request_id": "r", "body": body},
+                    "error": None,
+                }
+                output.write(json.dumps(line).encode() + b"\n")
+            output.seek(0)
+            started = time.perf_counter()
+            taken = batch_lines_take(batch=batch, lines=output)
+            seconds += time.perf_counter() - started
+            rows += taken.answered
+    return {
+        "seconds": seconds,
+        "rows": rows,
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 # --- the fake OpenAI API ----------------------------------------------------

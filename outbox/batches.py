@@ -36,7 +36,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import Exists, F, OuterRef, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import User
@@ -206,10 +206,15 @@ def batch_groups_ahead(*, now: datetime.datetime) -> list[BatchGroup]:
     return groups
 
 
-def batch_users_due(*, group: BatchGroup, after: str | None, count: int) -> list[UserProfile]:
-    """The next ``count`` enabled users of ``group`` after ``after`` (key order) needing a request.
+def batch_users_due(
+    *, group: BatchGroup, after: str | None, count: int
+) -> tuple[list[UserProfile], str | None]:
+    """The users needing a request among the next ``count`` of ``group`` after ``after``.
 
-    Those with no row and no open batch request for the group's date.
+    Those with no row and no batch request for the group's date; with the last key
+    looked at (None when the group is done), to carry on from. The next users are
+    read by key (one index range, however many users the group has), then the few
+    already served are left out by two lookups of that chunk's keys.
     """
     date = group.window.date
     users = User.objects.filter(notifications_enabled=True, timezone=group.timezone)
@@ -219,12 +224,23 @@ def batch_users_due(*, group: BatchGroup, after: str | None, count: int) -> list
         users = users.filter(send_time=group.send_time)
     if after is not None:
         users = users.filter(pk__gt=after)
-    users = users.exclude(
-        Exists(DailyNotification.objects.filter(user=OuterRef("pk"), date=date))
-    ).exclude(Exists(GenerationBatchRequest.objects.filter(user=OuterRef("pk"), date=date)))
-    return [
+    chunk = [
         UserProfile(*values) for values in users.order_by("pk").values_list(*PROFILE_FIELDS)[:count]
     ]
+    if not chunk:
+        return [], None
+    keys = [user.user_id for user in chunk]
+    served = set(
+        DailyNotification.objects.filter(date=date, user_id__in=keys)
+        .order_by()
+        .values_list("user_id", flat=True)
+    )
+    served.update(
+        GenerationBatchRequest.objects.filter(date=date, user_id__in=keys)
+        .order_by()
+        .values_list("user_id", flat=True)
+    )
+    return [user for user in chunk if user.user_id not in served], keys[-1]
 
 
 # --- submitting -------------------------------------------------------------
@@ -253,8 +269,10 @@ def batches_submit(
     try:
         for group in batch_groups_ahead(now=now):
             after: str | None = None
-            while users := batch_users_due(group=group, after=after, count=chunk_size):
-                after = users[-1].user_id
+            while True:
+                users, after = batch_users_due(group=group, after=after, count=chunk_size)
+                if after is None:
+                    break
                 date = group.window.date
                 lines = [
                     (
@@ -327,21 +345,10 @@ class _BatchFile:
         A user another batch holds for ``date`` (its request row exists) is left out.
         """
         user_ids = [user_id for user_id, _ in lines]
-        GenerationBatchRequest.objects.bulk_create(
-            [
-                GenerationBatchRequest(batch_id=self.batch.pk, user_id=user_id, date=date)
-                for user_id in user_ids
-            ],
-            ignore_conflicts=True,
-        )
-        ours = set(
-            GenerationBatchRequest.objects.filter(
-                batch_id=self.batch.pk, date=date, user_id__in=user_ids
-            ).values_list("user_id", flat=True)
-        )
+        ours = _requests_insert(batch_id=self.batch.pk, user_ids=user_ids, date=date)
         written = 0
         for user_id, line in lines:
-            if user_id in ours:
+            if ours is None or user_id in ours:
                 self.file.write(line)
                 self.size += len(line)
                 written += 1
@@ -591,6 +598,53 @@ def batch_lines_take(
     return taken
 
 
+def _requests_insert(*, batch_id: int, user_ids: list[str], date: datetime.date) -> set[str] | None:
+    """Record the batch's requests, skipping users another batch holds for ``date``.
+
+    None when every one went in (the usual case); else the users that did. One
+    statement (``COPY`` on PostgreSQL); the commit need not wait for the disk, as the
+    batch's own row, written normally before anything is sent, makes it durable.
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    meta = GenerationBatchRequest._meta
+    columns = [meta.get_field(name).column for name in ("batch", "user", "date")]
+    rows = [(batch_id, user_id, date) for user_id in user_ids]
+    with transaction.atomic():
+        commit_without_flush(connection=connection)
+        if copy_supported(connection):
+            inserted = rows_insert_ignore_copy(
+                connection=connection,
+                table=meta.db_table,
+                columns=columns,
+                rows=rows,
+                key=columns[1],
+            )
+            return None if inserted is None else set(inserted)
+        sql = insert_ignore_sql(connection=connection, table=meta.db_table, columns=columns)
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+            if cursor.rowcount == len(rows):
+                return None
+    return _requests_of(batch_id=batch_id, user_ids=user_ids, date=date)
+
+
+def _requests_of(
+    *, batch_id: int, user_ids: Iterable[str], date: datetime.date | None = None
+) -> set:
+    """Which of these users' requests (for ``date``: their ids; else (user, date) pairs) are the batch's.
+
+    Looked up by user through the unique (user, date) index: a batch holds tens of
+    thousands of requests, and filtering by batch first would read them all per chunk.
+    """
+    requests = GenerationBatchRequest.objects.filter(user_id__in=list(user_ids))
+    if date is not None:
+        requests = requests.filter(date=date)
+    found = requests.order_by().values_list("user_id", "date", "batch_id")
+    if date is not None:
+        return {user_id for user_id, _, owner in found if owner == batch_id}
+    return {(user_id, day) for user_id, day, owner in found if owner == batch_id}
+
+
 def _chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
     iterator = iter(lines)
     while chunk := list(islice(iterator, size)):
@@ -618,11 +672,7 @@ def _answers_write(*, batch: GenerationBatch, answers: list[BatchAnswer], taken:
     if not usable:
         return
     user_ids = {answer.key.user_id for answer in usable}
-    ours = set(
-        GenerationBatchRequest.objects.filter(batch=batch, user_id__in=user_ids).values_list(
-            "user_id", "date"
-        )
-    )
+    ours = _requests_of(batch_id=batch.pk, user_ids=user_ids)
     groups = dict(
         (user_id, (zone_name, send_time))
         for user_id, zone_name, send_time in User.objects.filter(

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import openai
-from openai.types.chat import ChatCompletion
 
 from outbox.generators.base import (
     GeneratedText,
@@ -126,8 +126,7 @@ def answer_parse(line: bytes | str, *, model: str) -> BatchAnswer:
             text=None,
             reason=f"HTTP {response.get('status_code')}: {_error_text(body_error)}",
         )
-    # Built leniently, as the client builds any response: ``content_of`` checks each step.
-    completion = ChatCompletion.construct(**response["body"])
+    completion = completion_view(response["body"])
     try:
         title, body = text_from_output(content_of(completion))
     except UnusableOutput as unusable:
@@ -143,6 +142,31 @@ def answer_parse(line: bytes | str, *, model: str) -> BatchAnswer:
             completion_tokens=completion_tokens,
         ),
     )
+
+
+def completion_view(body: dict) -> SimpleNamespace:
+    """A chat-completion body read through attributes, as ``content_of`` and ``tokens_of`` read one.
+
+    The same lenient shape the client builds (any step may be missing or of the wrong
+    type; the readers check each), for the first choice only, which is all they read:
+    building the client's own models costs more than the rest of taking an answer in.
+    """
+    choices = body.get("choices")
+    if isinstance(choices, list):
+        choices = [
+            SimpleNamespace(
+                **{
+                    key: SimpleNamespace(**value)
+                    if key == "message" and isinstance(value, dict)
+                    else value
+                    for key, value in choice.items()
+                }
+            )
+            if isinstance(choice, dict)
+            else choice
+            for choice in choices[:1]
+        ]
+    return SimpleNamespace(choices=choices, usage=body.get("usage"))
 
 
 def _error_text(error: object) -> str:

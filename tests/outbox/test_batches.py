@@ -374,3 +374,21 @@ def test_the_batch_generator_writes_synchronous_text_as_openai(batch_settings, f
     assert generator.name == BATCH_GENERATED_BY
     text = generator.write(user=user_create(), category="tip", date=TOMORROW)
     assert text.generated_by == f"openai:{MODEL}"
+
+
+def test_a_user_another_batch_holds_is_left_out_of_a_new_one() -> None:
+    from outbox.batches import _requests_insert
+
+    held, free = users_create(2)
+    other = GenerationBatch.objects.create(model=MODEL)
+    GenerationBatchRequest.objects.create(batch=other, user=held, date=TOMORROW)
+    mine = GenerationBatch.objects.create(model=MODEL)
+    taken = _requests_insert(batch_id=mine.pk, user_ids=[held.pk, free.pk], date=TOMORROW)
+    assert taken == {free.pk}
+    owners = dict(GenerationBatchRequest.objects.values_list("user_id", "batch_id"))
+    assert owners == {held.pk: other.pk, free.pk: mine.pk}
+    # Nobody held: every user goes in, and that is all it says.
+    assert _requests_insert(batch_id=mine.pk, user_ids=[held.pk], date=DAY_AFTER) is None
+
+
+DAY_AFTER = datetime.date(2026, 11, 24)
