@@ -16,6 +16,8 @@ from tests.factories import users_create
 from tests.fake_openai import Reply, completion_json
 
 DATE = datetime.date(2026, 11, 22)
+# Before the date's 08:00 UTC window opens: every user of the date is in scope.
+NOW = datetime.datetime(2026, 11, 22, 6, 0, tzinfo=datetime.UTC)
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +33,9 @@ def test_model_rows_record_the_usage_of_their_answer(openai_settings, fake_opena
     fake_openai.respond = lambda request: Reply(
         body=completion_with_usage({"prompt_tokens": 123, "completion_tokens": 45})
     )
-    summary = notifications_generate(date=DATE, generator=generator_for("openai"), concurrency=2)
+    summary = notifications_generate(
+        date=DATE, now=NOW, generator=generator_for("openai"), concurrency=2
+    )
     rows = DailyNotification.objects.values_list("prompt_tokens", "completion_tokens")
     assert sorted(rows) == [(123, 45)] * 3
     assert (summary.prompt_tokens, summary.completion_tokens) == (369, 135)
@@ -42,7 +46,7 @@ def test_an_answer_without_usage_keeps_its_text_and_records_no_tokens(
 ) -> None:
     users_create(1)
     fake_openai.respond = lambda request: Reply(body=completion_with_usage(None))
-    notifications_generate(date=DATE, generator=generator_for("openai"), concurrency=1)
+    notifications_generate(date=DATE, now=NOW, generator=generator_for("openai"), concurrency=1)
     row = DailyNotification.objects.get()
     assert row.generated_by.startswith("openai:")
     assert (row.prompt_tokens, row.completion_tokens) == (None, None)
@@ -54,14 +58,20 @@ def test_fallback_rows_record_no_tokens(openai_settings, fake_openai) -> None:
     fake_openai.respond = lambda request: (
         Reply() if len(fake_openai.requests) == 1 else Reply(body=completion_json("not json"))
     )
-    notifications_generate(date=DATE, generator=generator_for("openai"), concurrency=1)
+    # Within the fallback deadline of the 08:00 send time: a fallback row is written.
+    at_deadline = NOW.replace(hour=7, minute=45)
+    notifications_generate(
+        date=DATE, now=at_deadline, generator=generator_for("openai"), concurrency=1
+    )
     row = DailyNotification.objects.get(generated_by="offline-fallback")
     assert (row.prompt_tokens, row.completion_tokens) == (None, None)
 
 
 def test_offline_rows_record_no_tokens() -> None:
     users_create(2)
-    summary = notifications_generate(date=DATE, generator=OfflineGenerator(), concurrency=1)
+    summary = notifications_generate(
+        date=DATE, now=NOW, generator=OfflineGenerator(), concurrency=1
+    )
     assert set(DailyNotification.objects.values_list("prompt_tokens", "completion_tokens")) == {
         (None, None)
     }
@@ -101,10 +111,12 @@ def test_the_generate_line_prints_tokens_after_the_counts() -> None:
     )
     assert result.line == (
         "2026-11-22 openai:m: created 2, existing 1, fallback 0, "
-        "tokens 123,456 in / 7,890 out in 0.3s"
+        "disabled 0, closed 0, tokens 123,456 in / 7,890 out in 0.3s"
     )
 
 
 def test_the_generate_line_of_offline_text_has_no_tokens() -> None:
     result = GenerateResult(date=DATE, generator_name="offline", summary=summary_with())
-    assert result.line == "2026-11-22 offline: created 2, existing 1, fallback 0 in 0.3s"
+    assert result.line == (
+        "2026-11-22 offline: created 2, existing 1, fallback 0, disabled 0, closed 0 in 0.3s"
+    )

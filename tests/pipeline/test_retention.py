@@ -22,7 +22,7 @@ from pipeline.retention import (
     notifications_purge_scheduled,
     purge_cutoff,
 )
-from pipeline.schedules import PURGE_AT, PURGE_SCHEDULE, schedules_apply
+from pipeline.schedules import PURGE_EVERY_MINUTES, PURGE_SCHEDULE, schedules_apply
 from tests.factories import notification_create, user_create
 
 pytestmark = pytest.mark.django_db
@@ -186,13 +186,14 @@ def test_setup_schedules_creates_a_daily_purge_once() -> None:
     for _ in range(2):
         schedules_apply(now=now)
     [schedule] = Schedule.objects.filter(name=PURGE_SCHEDULE)
-    assert (schedule.func, schedule.schedule_type, schedule.repeats) == (
+    assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
         PURGE_TASK,
-        Schedule.DAILY,
+        Schedule.MINUTES,
+        PURGE_EVERY_MINUTES,
         -1,
     )
+    assert PURGE_EVERY_MINUTES == 24 * 60
     assert import_string(schedule.func) is notifications_purge_scheduled
-    assert schedule.next_run.astimezone(datetime.UTC).time() == PURGE_AT
 
 
 @pytest.mark.parametrize(
