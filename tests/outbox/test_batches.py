@@ -194,7 +194,7 @@ def test_an_expired_batch_keeps_its_answers_and_the_rest_go_to_the_normal_path(
     assert batch.status == Status.EXPIRED
     # The others are the normal path's: synchronous calls while their send time allows.
     summary = notifications_generate(
-        date=TOMORROW, generator=generator_for("openai"), concurrency=2
+        date=TOMORROW, now=NOW, generator=generator_for("openai"), concurrency=2
     )
     assert (summary.created, summary.existing) == (3, 3)
     by = sorted(DailyNotification.objects.values_list("generated_by", flat=True))
