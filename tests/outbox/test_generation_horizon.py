@@ -8,10 +8,13 @@ is checked against what generation writes, then again after a later re-run.
 from __future__ import annotations
 
 import datetime
+import io
 import zoneinfo
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.management import call_command
+from freezegun import freeze_time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -151,3 +154,19 @@ def test_a_later_rerun_writes_only_what_came_into_scope_and_never_a_second_row(
     assert summary.existing == len(after.keys() & before.keys())
     # And once more at the same instant: nothing at all.
     assert generate(later).created == 0
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(now=instants)
+def test_the_command_reads_the_horizon_from_the_clock(users_everywhere, now) -> None:
+    DailyNotification.objects.all().delete()
+
+    with freeze_time(now):
+        call_command("runpipeline", "generate", "--generator", "offline", stdout=io.StringIO())
+
+    assert written_rows() == expected_rows(users_everywhere, now=now)
+    assert set(DailyNotification.objects.values_list("created_at", flat=True)) <= {now}
