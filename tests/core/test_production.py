@@ -88,9 +88,10 @@ def gunicorn(subprocess_database_url: str) -> Iterator:
         while time.monotonic() < deadline:
             assert process.poll() is None, process.stderr.read()
             try:
-                requests.get(f"{url}/healthz", timeout=2)
+                requests.get(f"{url}/healthz", timeout=5)
                 return url
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Not listening yet, or its worker still importing the project.
                 time.sleep(0.2)
         raise AssertionError("gunicorn did not answer")
 

@@ -7,10 +7,12 @@ normal failure path: the client's retry, then fallback or the breaker.
 
 from __future__ import annotations
 
+import datetime
 import time
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from outbox.generators import generator_for
 from outbox.models import DailyNotification
@@ -75,11 +77,24 @@ def test_a_run_against_a_trickling_model_ends_at_the_deadline_with_the_users_lef
 ) -> None:
     openai_settings.OPENAI_TIMEOUT_SECONDS = DEADLINE
     openai_settings.OPENAI_MAX_RETRIES = 0
+    # One ordinary answer first: the client's first use (imports, TLS defaults) is not timed.
+    generator_for("openai").write(user=user_build(), category="tip", date=DATE)
     fake_openai.respond = lambda request: TRICKLES[kind]
     users_create(3)
     started = time.monotonic()
+    # Tomorrow's rows: their send time is hours away, so the users wait for the next run.
+    tomorrow = (timezone.localdate() + datetime.timedelta(days=1)).isoformat()
     with pytest.raises(CommandError) as raised:
-        call_command("runpipeline", "generate", "--generator", "openai", "--concurrency", "3")
+        call_command(
+            "runpipeline",
+            "generate",
+            "--generator",
+            "openai",
+            "--concurrency",
+            "3",
+            "--date",
+            tomorrow,
+        )
     elapsed = time.monotonic() - started
     assert elapsed < DEADLINE + MARGIN
     assert "consecutive failures (last: APITimeoutError" in str(raised.value)
