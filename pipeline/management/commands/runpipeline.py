@@ -81,10 +81,7 @@ class Command(DatabaseCommand):
         generate.add_argument(
             "--generator",
             default=None,
-            help=(
-                "openai, openai-batch or offline (default: openai when OPENAI_API_KEY is set; "
-                "openai-batch when OPENAI_USE_BATCH is on too)."
-            ),
+            help="openai or offline (default: openai when OPENAI_API_KEY is set).",
         )
         generate.add_argument(
             "--limit", type=positive_int, default=None, help="Generate for at most N users."
