@@ -31,8 +31,14 @@ class DailyNotification(models.Model):
     FINAL_STATUSES = (Status.DELIVERED, Status.FAILED, Status.EXPIRED, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # No index of its own: the unique (user, date) index leads with the user and serves
+    # every lookup by user; a second one only slows inserts and tempts the planner into
+    # sorting a user's whole history to find their latest row.
     user = models.ForeignKey(
-        "accounts.User", on_delete=models.PROTECT, related_name="daily_notifications"
+        "accounts.User",
+        on_delete=models.PROTECT,
+        related_name="daily_notifications",
+        db_index=False,
     )
     # The user's local date: the day the notification is for.
     date = models.DateField()
