@@ -12,7 +12,8 @@ rows (sqlite3 ``executemany``; psycopg ``executemany`` and ``COPY``), the table
 emptied, and ``users_load_csv`` loading the same file. Peak memory is the loading
 subprocess's ``ru_maxrss`` (which includes Python and Django, about 50 MB).
 
-Targets: load_users at least 0.3x the raw driver's rows/s; peak memory under
+Targets: load_users at least 0.3x the raw driver's rows/s (0.35x raw ``COPY``, which
+load_users itself goes through on PostgreSQL); peak memory under
 150 MB and the same within 20% from 200,000 to 1,000,000 rows.
 """
 
@@ -32,7 +33,8 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "bench" / ".data"
-BENCH_DB = "bench_load_users"
+# The PostgreSQL database the bench drops and re-creates (``BENCH_DATABASE`` to choose another).
+BENCH_DB = os.environ.get("BENCH_DATABASE", "bench_load_users")
 COLUMNS = (
     "user_id",
     "name",
@@ -47,6 +49,8 @@ COLUMNS = (
 INSERT_COLUMNS = ", ".join(COLUMNS) + ", timezone, rotation_slot"
 MEMORY_TARGET_MB = 150
 RATIO_TARGET = 0.3
+# On PostgreSQL load_users writes through COPY too: against raw COPY the bar is this.
+COPY_RATIO_TARGET = 0.35
 FLATNESS_TARGET = 0.20
 
 
@@ -266,10 +270,11 @@ def report(database: str, rows: int, load: dict, raws: dict[str, dict]) -> None:
     for name, raw in raws.items():
         raw_rate = rate(raw["rows"], raw["seconds"])
         ratio = load_rate / raw_rate
-        verdict = "OK" if ratio >= RATIO_TARGET else "MISSED"
+        target = COPY_RATIO_TARGET if "COPY" in name else RATIO_TARGET
+        verdict = "OK" if ratio >= target else "MISSED"
         print(
             f"  {name:<21} {raw['seconds']:7.2f} s  {raw_rate:10,.0f} rows/s  "
-            f"ratio load_users/raw = {ratio:.2f}x (target >= {RATIO_TARGET}x: {verdict})"
+            f"ratio load_users/raw = {ratio:.2f}x (target >= {target}x: {verdict})"
         )
     print(f"  peak memory target < {MEMORY_TARGET_MB} MB: {memory_ok}")
 

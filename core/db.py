@@ -10,11 +10,14 @@ those are not public API, so ``tests/core/test_db.py`` pins what they return.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import psycopg
-from django.db import NotSupportedError
+from django.db import IntegrityError, NotSupportedError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Model, QuerySet
 from django.db.models.constants import OnConflict
 
 
@@ -76,6 +79,229 @@ def executemany_prepared(
             cursor.executemany(sql, rows)
     finally:
         raw.prepare_threshold = threshold
+
+
+# The databases whose bulk paths go through ``COPY`` (``temp_table_fill``); the others
+# keep ``executemany``. A setting of the code, not of a deployment: tests empty it to
+# run the other path on the same database and compare.
+COPY_VENDORS = frozenset({"postgresql"})
+
+
+def copy_supported(connection: BaseDatabaseWrapper) -> bool:
+    """Whether bulk writes on ``connection`` take the ``COPY`` path."""
+    return connection.vendor in COPY_VENDORS
+
+
+def rows_copy(
+    *,
+    connection: BaseDatabaseWrapper,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+) -> None:
+    """``COPY`` ``rows`` into ``table`` (PostgreSQL only), in the current transaction.
+
+    All or nothing: one row breaking a constraint fails the whole copy with Django's
+    ``IntegrityError``, so a caller expecting conflicts runs it in a savepoint.
+    """
+    quote = connection.ops.quote_name
+    names = ", ".join(map(quote, columns))
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+def temp_table_fill(
+    *,
+    connection: BaseDatabaseWrapper,
+    name: str,
+    like_table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+    extra_columns: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Fill the temporary table ``name`` with ``rows`` through ``COPY`` (PostgreSQL only).
+
+    The table has ``columns`` of ``like_table``, with their types but none of its
+    constraints or defaults, then each ``(name, SQL type)`` of ``extra_columns``; the
+    rows give values for all of them, in that order. It lives until the end of the
+    current transaction, which must be open; filled again in the same transaction,
+    it is emptied first.
+    """
+    quote = connection.ops.quote_name
+    selected = [quote(column) for column in columns]
+    selected += [f"NULL::{sql_type} AS {quote(extra)}" for extra, sql_type in extra_columns]
+    names = ", ".join([quote(column) for column in columns] + [quote(e) for e, _ in extra_columns])
+    with connection.cursor() as cursor:
+        # One round trip for both (no parameters, so the two statements may share it).
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(name)} ON COMMIT DROP AS "
+            f"SELECT {', '.join(selected)} FROM {quote(like_table)} WITH NO DATA; "
+            f"TRUNCATE {quote(name)}"
+        )
+        raw = cursor.cursor
+        with (
+            connection.wrap_database_errors,
+            raw.copy(f"COPY {quote(name)} ({names}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+
+
+def insert_ignore_from_temp(
+    *,
+    connection: BaseDatabaseWrapper,
+    table: str,
+    temp_table: str,
+    columns: Sequence[str],
+    returning: str,
+) -> list:
+    """Insert every row of ``temp_table`` into ``table``, skipping those breaking a unique key.
+
+    One ``INSERT … SELECT … ON CONFLICT DO NOTHING``; returns the ``returning`` column
+    of the rows that went in (PostgreSQL only).
+    """
+    quote = connection.ops.quote_name
+    names = ", ".join(map(quote, columns))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(table)} ({names}) SELECT {names} FROM {quote(temp_table)} "
+            f"ON CONFLICT DO NOTHING RETURNING {quote(returning)}"
+        )
+        return [value for (value,) in cursor.fetchall()]
+
+
+def rows_insert_ignore_copy(
+    *,
+    connection: BaseDatabaseWrapper,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence],
+    key: str,
+) -> list | None:
+    """Insert ``rows`` into ``table`` by ``COPY``, skipping those breaking a unique key (PostgreSQL).
+
+    First straight into the table, in a savepoint (a copy is all or nothing): None
+    then says every row went in. When some row conflicts, the rows go through a
+    temporary table instead, in one insert that skips conflicts, and the ``key``
+    column of the rows that went in is returned. Runs in the caller's transaction.
+    """
+    try:
+        with transaction.atomic(using=connection.alias):
+            rows_copy(connection=connection, table=table, columns=columns, rows=rows)
+        return None
+    except IntegrityError:
+        pass  # e.g. another run wrote some of these rows meanwhile: theirs are kept
+    temp_table = f"{table}_incoming"
+    temp_table_fill(
+        connection=connection, name=temp_table, like_table=table, columns=columns, rows=rows
+    )
+    return insert_ignore_from_temp(
+        connection=connection, table=table, temp_table=temp_table, columns=columns, returning=key
+    )
+
+
+def commit_without_flush(*, connection: BaseDatabaseWrapper) -> None:
+    """Let the current transaction's commit return before its log reaches the disk (PostgreSQL).
+
+    For writes that are safe to lose in a crash because they are made again (the
+    database stays consistent: the last transactions are simply missing). Any later
+    transaction that commits normally waits for everything before it too.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+@contextmanager
+def advisory_lock(*, connection: BaseDatabaseWrapper, name: str) -> Iterator[bool]:
+    """Try to take the session lock called ``name`` (PostgreSQL); yields whether this holder has it.
+
+    Never waits: a second holder gets False at once and should leave the work to
+    the first. The lock goes with the session, so a process that dies releases it.
+    On other databases (one process, SQLite) it always yields True.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    # A stable 64-bit key from the name: the same in every process.
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        (acquired,) = cursor.fetchone()
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def queryset_raw_delete(queryset: QuerySet) -> int:
+    """Delete the rows ``queryset`` selects with one ``DELETE``; the number deleted.
+
+    ``QuerySet.delete()`` first loads every row whose model has dependants (to cascade
+    and send signals): for a bulk purge that is the whole batch read into Python. This
+    sends the statement alone, so the caller deletes the dependants itself first (the
+    database's foreign keys still refuse a row that has any left). No signals are sent.
+    """
+    return queryset._raw_delete(queryset.db)
+
+
+def rows_delete_with_dependants(
+    *, queryset: QuerySet, limit: int, dependants: Sequence[tuple[type[Model], str]]
+) -> tuple[int, int]:
+    """Delete up to ``limit`` rows of ``queryset`` and, first, the rows of ``dependants`` pointing at them.
+
+    ``dependants`` are (model, foreign-key column) pairs. The rows are locked as they
+    are chosen, skipping any another transaction holds, so a row being changed right
+    now is left for a later call. Runs in the caller's transaction, which must be
+    open. Returns (rows deleted, dependant rows deleted).
+
+    On PostgreSQL it is one statement (the choice, then each ``DELETE`` as a
+    data-modifying CTE), so no list of keys travels to the client and back; elsewhere
+    the keys are read, then each table is deleted from by key.
+    """
+    connection = connections[queryset.db]
+    model = queryset.model
+    pk = model._meta.pk
+    # Selected by its own name: the CTE's column must not be mistaken for a dependant's ``id``.
+    chosen = queryset.order_by().select_for_update(skip_locked=True).values(pk.attname)[:limit]
+    if connection.vendor != "postgresql":
+        keys = list(chosen.values_list(pk.attname, flat=True))
+        if not keys:
+            return 0, 0
+        dependant_rows = sum(
+            queryset_raw_delete(dependant.objects.filter(**{f"{column}__in": keys}))
+            for dependant, column in dependants
+        )
+        return queryset_raw_delete(model.objects.filter(pk__in=keys)), dependant_rows
+    quote = connection.ops.quote_name
+    select_sql, params = chosen.query.sql_with_params()
+    ctes = [f"chosen AS ({select_sql})"]
+    for index, (dependant, column) in enumerate(dependants):
+        ctes.append(
+            f"dependant_{index} AS (DELETE FROM {quote(dependant._meta.db_table)} "
+            f"WHERE {quote(column)} IN (SELECT chosen.{quote(pk.attname)} FROM chosen) RETURNING 1)"
+        )
+    ctes.append(
+        f"deleted AS (DELETE FROM {quote(model._meta.db_table)} "
+        f"WHERE {quote(pk.column)} IN (SELECT chosen.{quote(pk.attname)} FROM chosen) RETURNING 1)"
+    )
+    counts = " + ".join(
+        f"(SELECT count(*) FROM dependant_{index})" for index in range(len(dependants))
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM deleted), {counts or '0'}",
+            params,
+        )
+        rows, dependant_rows = cursor.fetchone()
+    return rows, dependant_rows
 
 
 def _insert_sql(

@@ -102,3 +102,97 @@ class DailyNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.category} for {self.user_id}"
+
+
+class GenerationBatch(models.Model):
+    """One OpenAI Batch API job: a file of next-day requests, where it stands, and what came of it.
+
+    The status is the API's, plus two of our own around it: ``preparing`` while a run
+    is still writing the requests (nothing sent yet), ``abandoned`` when that run
+    died before sending them. A batch is open until ``closed_at``: its answers taken
+    in; who got no row is the normal path's from then on.
+    """
+
+    class Status(models.TextChoices):
+        PREPARING = "preparing", "Preparing"
+        VALIDATING = "validating", "Validating"
+        IN_PROGRESS = "in_progress", "In progress"
+        FINALIZING = "finalizing", "Finalizing"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+        CANCELLING = "cancelling", "Cancelling"
+        CANCELLED = "cancelled", "Cancelled"
+        ABANDONED = "abandoned", "Abandoned"
+
+    # The API's statuses after which nothing more will be answered.
+    FINISHED_STATUSES = (Status.COMPLETED, Status.FAILED, Status.EXPIRED, Status.CANCELLED)
+
+    remote_id = models.CharField(max_length=100, blank=True, default="")
+    input_file_id = models.CharField(max_length=100, blank=True, default="")
+    output_file_id = models.CharField(max_length=100, blank=True, default="")
+    error_file_id = models.CharField(max_length=100, blank=True, default="")
+    model = models.CharField(max_length=100)
+    # The users' local dates the requests are for.
+    first_date = models.DateField(null=True, blank=True)
+    last_date = models.DateField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PREPARING, db_index=True
+    )
+    request_count = models.PositiveIntegerField(default=0)
+    # As the API counts them while the batch runs.
+    completed_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    # Once closed: answers that became rows, users handed back to the normal path.
+    answered_count = models.PositiveIntegerField(default=0)
+    returned_count = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["remote_id"],
+                name="one_generation_batch_per_remote_id",
+                condition=~Q(remote_id=""),
+            ),
+        ]
+        indexes = [
+            # Every generate run polls the open batches.
+            models.Index(
+                fields=["id"], name="outbox_open_batch_idx", condition=Q(closed_at__isnull=True)
+            ),
+        ]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"batch {self.remote_id or self.pk} ({self.status}, {self.request_count} requests)"
+
+
+class GenerationBatchRequest(models.Model):
+    """A user's notification for a date that a batch was asked to write.
+
+    The unique (user, date) keeps a user out of two batches for the same date: a
+    batch's users are never taken by another, and those it did not answer are the
+    normal path's. Kept after the batch closes until the date is past; with an open
+    batch, it says the user is in flight.
+    """
+
+    batch = models.ForeignKey(GenerationBatch, on_delete=models.CASCADE, related_name="requests")
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "date"], name="one_open_batch_request_per_user_per_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} for {self.user_id} in batch {self.batch_id}"

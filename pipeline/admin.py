@@ -30,7 +30,7 @@ from outbox.generators.base import (
     OPENAI_FAMILY,
     OPENAI_GENERATED_BY_PREFIX,
 )
-from outbox.models import DailyNotification
+from outbox.models import DailyNotification, GenerationBatch
 
 logger = logging.getLogger(__name__)
 
@@ -307,3 +307,37 @@ class DeliveryAttemptAdmin(admin.ModelAdmin):
     @admin.display(description="error")
     def error_short(self, attempt: DeliveryAttempt) -> str:
         return Truncator(attempt.error).chars(80)
+
+
+@admin.register(GenerationBatch)
+class GenerationBatchAdmin(admin.ModelAdmin):
+    """The Batch API jobs generation submitted, read-only: where each stands, what it cost."""
+
+    list_display = (
+        "id",
+        "remote_id",
+        "status",
+        "first_date",
+        "last_date",
+        "request_count",
+        "answered_count",
+        "returned_count",
+        "prompt_tokens",
+        "completion_tokens",
+        "submitted_at",
+        "closed_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("remote_id__exact", "input_file_id__exact")
+    search_help_text = "Batch or input file id (exact)."
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

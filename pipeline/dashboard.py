@@ -1,12 +1,14 @@
 """Selectors for the delivery dashboard: a fixed handful of aggregate queries at any row count.
 
-Everything comes from three queries: one ``GROUP BY date, status, category, attempts``
+Everything comes from four queries: one ``GROUP BY date, status, category, attempts``
 over the window of dates, from which the daily counts, the rates and the histogram of
 attempts behind the median are all derived; one ``GROUP BY date, lag bucket`` of the
 delivered rows, behind the on-time rate and the lag percentiles; and one
-``MIN(created_at)`` of the pending rows. Rows are never loaded one by one, so the
-number of queries is the same at a thousand rows as at a million. The delivery
-workers' circuit breakers are one more small read (a row per worker at most).
+``MIN(created_at)`` of the pending rows; and one ``GROUP BY date, batch or not`` summing
+the model's tokens, behind the tokens per day and their estimated cost. Rows are never
+loaded one by one, so the number of queries is the same at a thousand rows as at a
+million. The delivery workers' circuit breakers are one more small read (a row per
+worker at most).
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import datetime
 from collections import Counter
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import NotSupportedError, models
-from django.db.models import Case, Count, F, Func, Min, Value, When
+from django.db.models import Case, Count, F, Func, Min, Q, Sum, Value, When
 from django.db.models.functions import Floor
 from django.db.models.lookups import LessThan
 from django.utils import timezone
 
 from delivery.models import DeliveryBreaker
+from outbox.generators.base import OPENAI_BATCH_GENERATED_BY_PREFIX
 from outbox.models import DailyNotification
 
 Status = DailyNotification.Status
@@ -149,6 +153,45 @@ def breakers_list(*, now: datetime.datetime) -> list[BreakerStatus]:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DayTokens:
+    """One date's model tokens, synchronous and through the Batch API, and what they cost."""
+
+    date: datetime.date
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    batch_prompt_tokens: int = 0
+    batch_completion_tokens: int = 0
+
+    @property
+    def total_prompt_tokens(self) -> int:
+        return self.prompt_tokens + self.batch_prompt_tokens
+
+    @property
+    def total_completion_tokens(self) -> int:
+        return self.completion_tokens + self.batch_completion_tokens
+
+    @property
+    def cost(self) -> float:
+        """The estimated cost in dollars (see ``tokens_cost``)."""
+        return tokens_cost(
+            prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens
+        ) + tokens_cost(
+            prompt_tokens=self.batch_prompt_tokens,
+            completion_tokens=self.batch_completion_tokens,
+            batch=True,
+        )
+
+
+def tokens_cost(*, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float:
+    """Dollars for these tokens at the per-million prices in settings; batch at its discount."""
+    dollars = (
+        prompt_tokens * settings.OPENAI_PRICE_INPUT_PER_MTOK
+        + completion_tokens * settings.OPENAI_PRICE_OUTPUT_PER_MTOK
+    ) / 1_000_000
+    return dollars * (1 - settings.OPENAI_BATCH_DISCOUNT) if batch else dollars
+
+
+@dataclass(frozen=True, kw_only=True)
 class DashboardStats:
     """What the dashboard shows: the window's days (oldest first), rates and the queue's age."""
 
@@ -162,6 +205,24 @@ class DashboardStats:
     lags: list[DayLag]
     oldest_pending_created_at: datetime.datetime | None
     oldest_pending_age: datetime.timedelta | None
+    # One per day of ``days``, oldest first.
+    tokens: list[DayTokens]
+
+    @property
+    def today_tokens(self) -> DayTokens:
+        return self.tokens[-1]
+
+    @property
+    def window_tokens(self) -> DayTokens:
+        """The window's tokens summed (dated ``today``)."""
+        return DayTokens(
+            date=self.today,
+            prompt_tokens=sum(day.prompt_tokens for day in self.tokens),
+            completion_tokens=sum(day.completion_tokens for day in self.tokens),
+            batch_prompt_tokens=sum(day.batch_prompt_tokens for day in self.tokens),
+            batch_completion_tokens=sum(day.batch_completion_tokens for day in self.tokens),
+        )
+
     breakers: list[BreakerStatus] = field(default_factory=list)
 
     @property
@@ -327,6 +388,7 @@ def dashboard_stats(
     )["oldest"]
 
     return DashboardStats(
+        tokens=tokens_per_day(window=window, dates=[day.date for day in day_list]),
         today=today,
         days=day_list,
         window_by_status=window_by_status,
@@ -343,6 +405,32 @@ def dashboard_stats(
         oldest_pending_age=(now - oldest) if oldest else None,
         breakers=breakers_list(now=now),
     )
+
+
+def tokens_per_day(
+    *, window: models.QuerySet[DailyNotification], dates: list[datetime.date]
+) -> list[DayTokens]:
+    """The model's tokens of each of ``dates`` (one ``GROUP BY`` of the window's model rows)."""
+    sums = (
+        window.filter(Q(prompt_tokens__isnull=False) | Q(completion_tokens__isnull=False))
+        .order_by()
+        .annotate(
+            batch=Case(
+                When(generated_by__startswith=OPENAI_BATCH_GENERATED_BY_PREFIX, then=Value(True)),
+                default=Value(False),
+                output_field=models.BooleanField(),
+            )
+        )
+        .values_list("date", "batch")
+        .annotate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
+    )
+    found: dict[datetime.date, dict[str, int]] = {}
+    for date, batch, prompt, completion in sums:
+        prefix = "batch_" if batch else ""
+        day = found.setdefault(date, {})
+        day[f"{prefix}prompt_tokens"] = prompt or 0
+        day[f"{prefix}completion_tokens"] = completion or 0
+    return [DayTokens(date=date, **found.get(date, {})) for date in dates]
 
 
 def chart_build(*, days: list[DayCounts], width: int = 720, height: int = 220) -> Chart:

@@ -1,9 +1,9 @@
 """The pipeline's django-q2 schedules, defined in code and applied idempotently by name.
 
-Two schedules: generate every ``PIPELINE_GENERATE_EVERY_MINUTES`` (each run works
-out from the clock which users' local send time is near) and deliver what is due
-every minute. ``schedules_apply`` may run on every deploy: it finds each schedule by
-its unique name and updates it in place, so schedules never pile up; it only moves
+Three schedules: generate every ``PIPELINE_GENERATE_EVERY_MINUTES`` (each run works
+out from the clock which users' local send time is near), deliver what is due every
+minute, and purge what is past retention once a day. ``schedules_apply`` may run on
+every deploy: it finds each schedule by its unique name and updates it in place, so schedules never pile up; it only moves
 a schedule's next run when its interval changed (or it had none), so a re-deploy
 does not skip the run that is due. Older deploys' leftovers are migrated by name:
 the once-a-day generate becomes the interval one, schedules still naming a task's
@@ -24,6 +24,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from core.logs import log_action
+from pipeline.retention import PURGE_TASK
 from pipeline.tasks import DELIVER_TASK, GENERATE_TASK
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,9 @@ GENERATE_SCHEDULE = "pipeline: generate today's notifications"
 DELIVER_SCHEDULE = "pipeline: deliver due notifications"
 # The one-off retries an older release scheduled after a failed generate, one per date.
 LEGACY_RETRY_PREFIX = "pipeline: retry generate "
+PURGE_SCHEDULE = "pipeline: purge notifications past retention"
+# Once a day: purging is bounded work in small transactions, whenever it runs.
+PURGE_EVERY_MINUTES = 24 * 60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +78,7 @@ def schedules_wanted() -> list[ScheduleSpec]:
             minutes=settings.PIPELINE_GENERATE_EVERY_MINUTES,
         ),
         ScheduleSpec(name=DELIVER_SCHEDULE, func=DELIVER_TASK, minutes=1),
+        ScheduleSpec(name=PURGE_SCHEDULE, func=PURGE_TASK, minutes=PURGE_EVERY_MINUTES),
     ]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
@@ -21,7 +22,15 @@ from core.progress import ProgressCallback
 from delivery.conf import DeliverySettingsError
 from delivery.worker import DeliverySummary, notifications_deliver
 from outbox.generation import GenerationSummary, notifications_generate
-from outbox.generators import NotificationGenerator, UnknownGenerator, generator_for
+from outbox.generators import (
+    NotificationGenerator,
+    UnknownGenerator,
+    batch_api_from_settings,
+    generator_for,
+)
+
+if TYPE_CHECKING:
+    from outbox.batches import BatchStepSummary
 
 INCOMPLETE_NOTE = "; stopped at the time limit, users remain"
 
@@ -37,6 +46,8 @@ class GenerateResult:
     date: datetime.date | None
     generator_name: str
     summary: GenerationSummary
+    # The Batch API step run first (None when there was none).
+    batch: BatchStepSummary | None = None
 
     @property
     def line(self) -> str:
@@ -62,8 +73,10 @@ class GenerateResult:
                 counts.append(f"{name} {value}")
         scope = f"{self.date} " if self.date is not None else ""
         return (
-            f"{scope}{self.generator_name}: {', '.join(counts)} "
-            f"in {summary.elapsed_seconds:.1f}s" + ("" if summary.complete else INCOMPLETE_NOTE)
+            f"{scope}{self.generator_name}: {', '.join(counts)}{tokens_part(summary)} "
+            f"in {summary.elapsed_seconds:.1f}s"
+            + ("" if summary.complete else INCOMPLETE_NOTE)
+            + ("" if self.batch is None else f"; {self.batch.line}")
         )
 
     @property
@@ -74,6 +87,13 @@ class GenerateResult:
             return None
         users = "user" if summary.left == 1 else "users"
         return f"model unavailable ({summary.outage}): {summary.left} {users} left for the next run"
+
+
+def tokens_part(summary: GenerationSummary) -> str:
+    """``, tokens 123,456 in / 7,890 out`` when the run's text cost tokens; nothing for offline text."""
+    if not (summary.prompt_tokens or summary.completion_tokens):
+        return ""
+    return f", tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,9 +146,11 @@ def generation_run(
 ) -> GenerateResult:
     """Write the missing notifications in scope (``date``'s, or the horizon's with None).
 
-    Concurrency defaults to ``OPENAI_CONCURRENCY``. The model being down is not an
-    error here: the result counts the users left for the next run.
+    Concurrency defaults to ``OPENAI_CONCURRENCY``. The Batch API step (``batch_step``)
+    runs first. The model being down is not an error here: the result counts the users
+    left for the next run.
     """
+    batch = batch_step(generator=generator)
     summary = notifications_generate(
         date=date,
         generator=generator,
@@ -137,7 +159,26 @@ def generation_run(
         on_progress=on_progress,
         max_seconds=max_seconds,
     )
-    return GenerateResult(date=date, generator_name=generator.name, summary=summary)
+    return GenerateResult(date=date, generator_name=generator.name, summary=summary, batch=batch)
+
+
+def batch_step(*, generator: NotificationGenerator) -> BatchStepSummary | None:
+    """Poll the open batches, and submit the users a day ahead with ``openai-batch``.
+
+    Every run polls (whatever its generator) when there is a key and an open batch;
+    None when there was nothing to do.
+    """
+    if not settings.OPENAI_API_KEY:
+        return None
+    # Here, not at the top: a run without a key never loads the client library.
+    from outbox.batches import batches_open_exist, batches_run
+    from outbox.generators.batch import OpenAIBatchGenerator
+
+    submit = isinstance(generator, OpenAIBatchGenerator)
+    if not submit and not batches_open_exist():
+        return None
+    api = generator.batch_api() if submit else batch_api_from_settings()
+    return batches_run(api=api, submit=submit)
 
 
 def delivery_run(

@@ -278,6 +278,23 @@ OPENAI_CONCURRENCY = env_int("OPENAI_CONCURRENCY", 8, minimum=1)
 # A user the model could not serve gets offline text once their send time is this close.
 OPENAI_FALLBACK_MINUTES = env_int("OPENAI_FALLBACK_MINUTES", 30)
 
+# The generator of a run given none (the schedule's): with a key, openai-batch when this is
+# on (rows written a day ahead through the Batch API, the rest synchronously), else openai.
+OPENAI_USE_BATCH = env_bool("OPENAI_USE_BATCH", False)
+# What the model costs, in dollars per million tokens, for the dashboard's estimate; the
+# Batch API bills the same tokens at OPENAI_BATCH_DISCOUNT off (0.5 = half price).
+OPENAI_PRICE_INPUT_PER_MTOK = env_float("OPENAI_PRICE_INPUT_PER_MTOK", 0.15)
+OPENAI_PRICE_OUTPUT_PER_MTOK = env_float("OPENAI_PRICE_OUTPUT_PER_MTOK", 0.60)
+OPENAI_BATCH_DISCOUNT = env_float("OPENAI_BATCH_DISCOUNT", 0.5)
+if OPENAI_BATCH_DISCOUNT > 1:
+    raise ImproperlyConfigured(
+        f"OPENAI_BATCH_DISCOUNT must be a fraction from 0 to 1, got {OPENAI_BATCH_DISCOUNT}"
+    )
+
+# --- outbox: retention ----------------------------------------------------------
+# purge_outbox (and its daily schedule) deletes final rows and their attempts older than this.
+OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 90, minimum=1)
+
 # --- outbox: the local delivery window ----------------------------------------
 NOTIFICATIONS_SEND_TIME = env_time("NOTIFICATIONS_SEND_TIME", "08:00")
 NOTIFICATIONS_DELIVER_UNTIL = env_time("NOTIFICATIONS_DELIVER_UNTIL", "21:00", off=True)

@@ -21,6 +21,9 @@ OFFLINE_GENERATED_BY = "offline"
 FALLBACK_GENERATED_BY = "offline-fallback"  # offline text because the model failed for the user
 OPENAI_FAMILY = "openai"  # the generator's name on the command line and in the admin's filter
 OPENAI_GENERATED_BY_PREFIX = f"{OPENAI_FAMILY}:"  # followed by the model's name
+# Text written through the Batch API a day ahead (billed at the batch discount).
+OPENAI_BATCH_FAMILY = "openai-batch"
+OPENAI_BATCH_GENERATED_BY_PREFIX = f"{OPENAI_BATCH_FAMILY}:"  # followed by the model's name
 
 # What a generator may return: a one-line title and a message a phone shows whole.
 # (The ``title`` column is wider; narrowing it would rewrite the table for no gain.)
@@ -31,6 +34,11 @@ MESSAGE_MAX_CHARS = 600
 def openai_generated_by(model: str) -> str:
     """The ``generated_by`` of text written by ``model`` through the OpenAI API."""
     return f"{OPENAI_GENERATED_BY_PREFIX}{model}"
+
+
+def openai_batch_generated_by(model: str) -> str:
+    """The ``generated_by`` of text written by ``model`` through the OpenAI Batch API."""
+    return f"{OPENAI_BATCH_GENERATED_BY_PREFIX}{model}"
 
 
 class GeneratorError(Exception):
@@ -51,11 +59,16 @@ class GeneratorUnavailable(GeneratorError):
 
 @dataclass(frozen=True, slots=True)
 class GeneratedText:
-    """A notification's text and who wrote it (one of the ``generated_by`` markers above)."""
+    """A notification's text, who wrote it (one of the ``generated_by`` markers above) and its cost.
+
+    The token counts are the model's ``usage`` for this text; None when no model wrote it.
+    """
 
     title: str
     body: str
     generated_by: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
     @property
     def is_fallback(self) -> bool:

@@ -107,6 +107,37 @@ def user_message_for(*, user: Profile, category: str, date: datetime.date) -> st
     )
 
 
+def chat_request_body(
+    *, model: str, user: Profile, category: str, date: datetime.date
+) -> dict[str, object]:
+    """The chat-completion request for one user's notification, as sent (or put in a batch file).
+
+    Fixed instructions as the system message, the profile as data in the user
+    message, and the structured-output schema the answer must follow.
+    """
+    return {
+        "model": model,
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": user_message_for(user=user, category=category, date=date)},
+        ],
+        "response_format": RESPONSE_FORMAT,
+    }
+
+
+def tokens_of(completion: object) -> tuple[int | None, int | None]:
+    """The (prompt, completion) token counts of a completion's ``usage``; None where not given.
+
+    A server that reports no usage (or nonsense) must not cost the row its text.
+    """
+    usage = getattr(completion, "usage", None)
+    counts = []
+    for key in ("prompt_tokens", "completion_tokens"):
+        value = usage.get(key) if isinstance(usage, dict) else getattr(usage, key, None)
+        counts.append(value if type(value) is int and value >= 0 else None)
+    return counts[0], counts[1]
+
+
 class OpenAIGenerator(NotificationGenerator):
     """Chat-completion text with structured output, bounded concurrency and offline fallback."""
 
@@ -121,7 +152,9 @@ class OpenAIGenerator(NotificationGenerator):
         failure_limit: int = CONSECUTIVE_FAILURE_LIMIT,
     ) -> None:
         self.model = model
-        self.name = openai_generated_by(model)
+        # What the rows say wrote them; ``name`` is what the run is called (a subclass may differ).
+        self.generated_by = openai_generated_by(model)
+        self.name = self.generated_by
         # The bound on one whole request (every attempt the client makes), and on each phase in it.
         self.timeout = timeout
         self._client_options = {
@@ -208,17 +241,7 @@ class OpenAIGenerator(NotificationGenerator):
             completion = await client.post(
                 "/chat/completions",
                 cast_to=ChatCompletion,
-                body={
-                    "model": self.model,
-                    "messages": [
-                        {"role": "system", "content": SYSTEM_PROMPT},
-                        {
-                            "role": "user",
-                            "content": user_message_for(user=user, category=category, date=date),
-                        },
-                    ],
-                    "response_format": RESPONSE_FORMAT,
-                },
+                body=chat_request_body(model=self.model, user=user, category=category, date=date),
             )
             title, body = text_from_output(content_of(completion))
         except (
@@ -250,7 +273,14 @@ class OpenAIGenerator(NotificationGenerator):
             )
             return self.fallback.write(user=user, category=category, date=date)
         self.breaker.succeeded()
-        return GeneratedText(title=title, body=body, generated_by=self.name)
+        prompt_tokens, completion_tokens = tokens_of(completion)
+        return GeneratedText(
+            title=title,
+            body=body,
+            generated_by=self.generated_by,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
 
 
 async def _workers_stopped(workers: list[asyncio.Task], client: openai.AsyncOpenAI) -> None:

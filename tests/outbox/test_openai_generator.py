@@ -233,7 +233,8 @@ def test_openai_without_a_key_is_refused(settings) -> None:
 
 def test_unknown_generator_names_the_choices() -> None:
     with pytest.raises(
-        UnknownGenerator, match="unknown generator 'gpt': choose one of openai, offline"
+        UnknownGenerator,
+        match="unknown generator 'gpt': choose one of openai, openai-batch, offline",
     ):
         generator_for("gpt")
 

@@ -21,7 +21,8 @@ from tests.fake_openai import Reply
 SUMMARY = re.compile(
     r"^(?:(?P<date>\d{4}-\d{2}-\d{2}) )?(?P<generator>\S+): created (?P<created>\d+), "
     r"existing (?P<existing>\d+), fallback (?P<fallback>\d+), disabled (?P<disabled>\d+)"
-    r"(?:, closed (?P<closed>\d+))?(?:, left (?P<left>\d+))? in \d+\.\ds$"
+    r"(?:, closed (?P<closed>\d+))?(?:, left (?P<left>\d+))?"
+    r"(?:, tokens [\d,]+ in / [\d,]+ out)? in \d+\.\ds$"
 )
 # The users are in UTC with the default 08:00 send time: open, and within the horizon.
 MORNING = "2026-11-22 07:00:00"
@@ -201,7 +202,10 @@ def test_an_unknown_generator_exits_1_with_one_line(manage_py) -> None:
     process = manage_py("runpipeline", "generate", "--generator", "gpt5")
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1
-    assert stderr.strip() == "CommandError: unknown generator 'gpt5': choose one of openai, offline"
+    assert (
+        stderr.strip()
+        == "CommandError: unknown generator 'gpt5': choose one of openai, openai-batch, offline"
+    )
 
 
 @pytest.mark.slow

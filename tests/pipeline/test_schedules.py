@@ -11,7 +11,12 @@ from django.test import override_settings
 from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
-from pipeline.schedules import DELIVER_SCHEDULE, GENERATE_SCHEDULE, schedules_apply
+from pipeline.schedules import (
+    DELIVER_SCHEDULE,
+    GENERATE_SCHEDULE,
+    PURGE_SCHEDULE,
+    schedules_apply,
+)
 from pipeline.tasks import DELIVER_TASK, GENERATE_TASK
 
 pytestmark = pytest.mark.django_db
@@ -29,12 +34,12 @@ def test_setup_creates_each_schedule_once_however_often_it_runs():
     for _ in range(3):
         setup_schedules()
     names = sorted(Schedule.objects.values_list("name", flat=True))
-    assert names == sorted([GENERATE_SCHEDULE, DELIVER_SCHEDULE])
+    assert names == sorted([GENERATE_SCHEDULE, DELIVER_SCHEDULE, PURGE_SCHEDULE])
 
 
 def test_second_run_reports_unchanged():
     setup_schedules()
-    assert setup_schedules().count("unchanged:") == 2
+    assert setup_schedules().count("unchanged:") == 3
 
 
 def test_generate_every_15_minutes_and_deliver_every_minute():
@@ -142,4 +147,4 @@ def test_a_pending_generate_retry_of_an_older_release_is_removed(func):
     results = schedules_apply(now=NOW)
     assert not Schedule.objects.filter(name__startswith="pipeline: retry generate").exists()
     assert {r.name: r.outcome for r in results}["pipeline: retry generate 2026-11-22"] == "removed"
-    assert Schedule.objects.count() == 2
+    assert Schedule.objects.count() == 3

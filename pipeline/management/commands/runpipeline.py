@@ -81,7 +81,10 @@ class Command(DatabaseCommand):
         generate.add_argument(
             "--generator",
             default=None,
-            help="openai or offline (default: openai when OPENAI_API_KEY is set).",
+            help=(
+                "openai, openai-batch or offline (default: openai when OPENAI_API_KEY is set; "
+                "openai-batch when OPENAI_USE_BATCH is on too)."
+            ),
         )
         generate.add_argument(
             "--limit", type=positive_int, default=None, help="Generate for at most N users."

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0003_user_preferences"),
-        ("outbox", "0002_delivery_window"),
+        ("outbox", "0003_generation_batch"),
     ]
 
     operations = [

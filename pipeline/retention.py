@@ -1,0 +1,171 @@
+"""Retention: final outbox rows and their delivery attempts go once they are older than the policy.
+
+A notification that reached a final status (``DailyNotification.FINAL_STATUSES``) never
+moves again, so after ``OUTBOX_RETENTION_DAYS`` it and its attempt log are deleted:
+the tables stop growing without bound and health messages are not kept forever.
+Pending and sending rows are never touched, whatever their date.
+
+Deleting millions of rows in one statement would hold its locks (and bloat the
+write-ahead log) for minutes, so the purge goes in bounded transactions: each one
+takes at most ``PURGE_BATCH_SIZE`` ids through the (date, status) index, locks them
+(``SKIP LOCKED``: a row an operator is requeueing right now waits for the next run),
+deletes their attempts, then the rows. It lives in ``pipeline`` because it deletes
+from both ``outbox`` and ``delivery``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from core.db import rows_delete_with_dependants
+from core.logs import log_action
+from core.progress import ProgressCallback
+from delivery.models import DeliveryAttempt
+from outbox.models import DailyNotification
+
+logger = logging.getLogger(__name__)
+
+# Rows per transaction: small enough that no lock is held long, large enough that the
+# per-transaction cost (a commit, an index probe) is spread thin.
+PURGE_BATCH_SIZE = 10_000
+# What one transaction should take: when the database is busy (a checkpoint, other
+# load) the next batch shrinks so that no lock is held for long, and grows back after.
+PURGE_TARGET_SECONDS = 0.4
+PURGE_MIN_BATCH_SIZE = 500
+# The dotted path the daily schedule calls, and its bound: well under the cluster's
+# ``timeout``; what is left is purged the next day.
+PURGE_TASK = "pipeline.retention.notifications_purge_scheduled"
+PURGE_MAX_SECONDS = 300
+INCOMPLETE_NOTE = "; stopped at the time limit, rows remain"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurgeSummary:
+    """What a purge deleted, in how many transactions, and the longest of them."""
+
+    cutoff: datetime.date
+    notifications: int
+    attempts: int
+    batches: int
+    elapsed_seconds: float
+    longest_batch_seconds: float
+    complete: bool
+
+    @property
+    def line(self) -> str:
+        """The summary line an operator reads."""
+        return (
+            f"purged {self.notifications:,} notifications and {self.attempts:,} attempts "
+            f"dated before {self.cutoff} in {self.elapsed_seconds:.1f}s "
+            f"({self.batches} batches, longest {self.longest_batch_seconds:.2f}s)"
+            + ("" if self.complete else INCOMPLETE_NOTE)
+        )
+
+
+def purge_cutoff(*, older_than_days: int, today: datetime.date | None = None) -> datetime.date:
+    """The first date kept: rows dated before it are old enough to purge."""
+    return (today or timezone.localdate()) - datetime.timedelta(days=older_than_days)
+
+
+def notifications_purgeable(*, cutoff: datetime.date) -> QuerySet[DailyNotification]:
+    """Final rows dated before ``cutoff``, unordered (read through the (date, status) index)."""
+    return DailyNotification.objects.filter(
+        date__lt=cutoff, status__in=DailyNotification.FINAL_STATUSES
+    ).order_by()
+
+
+def notifications_purge(
+    *,
+    older_than_days: int,
+    today: datetime.date | None = None,
+    batch_size: int = PURGE_BATCH_SIZE,
+    max_seconds: float | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> PurgeSummary:
+    """Delete final rows dated more than ``older_than_days`` before ``today``, with their attempts.
+
+    One transaction per at most ``batch_size`` rows (fewer while transactions run
+    slower than ``PURGE_TARGET_SECONDS``); with ``max_seconds`` no batch is started
+    once that many seconds have passed (``complete`` says whether everything went).
+    Safe to run while delivery runs and to run twice at once.
+    """
+    started = time.monotonic()
+    cutoff = purge_cutoff(older_than_days=older_than_days, today=today)
+    total = notifications_purgeable(cutoff=cutoff).count() if on_progress else None
+    notifications = attempts = batches = 0
+    longest = 0.0
+    complete = True
+    size = batch_size
+    if on_progress:
+        on_progress(0, total)
+    while True:
+        if max_seconds is not None and time.monotonic() - started >= max_seconds:
+            complete = False
+            break
+        batch_started = time.monotonic()
+        rows, row_attempts = _batch_purge(cutoff=cutoff, batch_size=size)
+        if not rows:
+            break
+        took = time.monotonic() - batch_started
+        longest = max(longest, took)
+        size = next_batch_size(size=size, took=took, most=batch_size)
+        notifications += rows
+        attempts += row_attempts
+        batches += 1
+        if on_progress:
+            on_progress(notifications, total)
+    summary = PurgeSummary(
+        cutoff=cutoff,
+        notifications=notifications,
+        attempts=attempts,
+        batches=batches,
+        elapsed_seconds=time.monotonic() - started,
+        longest_batch_seconds=longest,
+        complete=complete,
+    )
+    log_action(
+        logger,
+        "pipeline.outbox_purged",
+        cutoff=cutoff.isoformat(),
+        notifications=notifications,
+        attempts=attempts,
+        batches=batches,
+        seconds=f"{summary.elapsed_seconds:.1f}",
+        complete=complete,
+    )
+    return summary
+
+
+def next_batch_size(*, size: int, took: float, most: int) -> int:
+    """The size of the next batch after one of ``size`` rows took ``took`` seconds.
+
+    Scaled toward ``PURGE_TARGET_SECONDS`` (at most doubling at a time), within
+    ``PURGE_MIN_BATCH_SIZE`` (or ``most`` when smaller) and ``most``.
+    """
+    scale = min(2.0, PURGE_TARGET_SECONDS / took) if took > 0 else 2.0
+    return max(min(most, PURGE_MIN_BATCH_SIZE), min(most, int(size * scale)))
+
+
+@transaction.atomic
+def _batch_purge(*, cutoff: datetime.date, batch_size: int) -> tuple[int, int]:
+    """One transaction: up to ``batch_size`` purgeable rows and their attempts; (rows, attempts)."""
+    return rows_delete_with_dependants(
+        queryset=notifications_purgeable(cutoff=cutoff),
+        limit=batch_size,
+        dependants=[(DeliveryAttempt, DeliveryAttempt._meta.get_field("notification").column)],
+    )
+
+
+def notifications_purge_scheduled() -> str:
+    """The daily schedule's purge at ``OUTBOX_RETENTION_DAYS``, bounded in time; its summary line."""
+    return notifications_purge(
+        older_than_days=settings.OUTBOX_RETENTION_DAYS, max_seconds=PURGE_MAX_SECONDS
+    ).line
