@@ -55,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/deliver.py
 	$(BIN)/python bench/admin.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/purge.py
 
 clean:
 	rm -rf $(VENV) .test-db .pytest_cache .ruff_cache .demo

@@ -168,6 +168,21 @@ def batches_open_exist() -> bool:
     return GenerationBatch.objects.filter(closed_at__isnull=True).exists()
 
 
+def users_in_open_batches(*, date: datetime.date, user_ids: list[str]) -> set[str]:
+    """Which of these users have a request for ``date`` in a batch still open.
+
+    Their text is on its way at the batch price: the normal path leaves them alone
+    until their fallback deadline. One lookup of the unique (user, date) index.
+    """
+    return set(
+        GenerationBatchRequest.objects.filter(
+            date=date, user_id__in=user_ids, batch__closed_at__isnull=True
+        )
+        .order_by()
+        .values_list("user_id", flat=True)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class BatchGroup:
     """Users sharing a zone and a send time (as stored: empty or null for the defaults), and a window."""
@@ -208,13 +223,15 @@ def batch_groups_ahead(*, now: datetime.datetime) -> list[BatchGroup]:
 
 def batch_users_due(
     *, group: BatchGroup, after: str | None, count: int
-) -> tuple[list[UserProfile], str | None]:
+) -> tuple[list[tuple[UserProfile, str]], str | None]:
     """The users needing a request among the next ``count`` of ``group`` after ``after``.
 
-    Those with no row and no batch request for the group's date; with the last key
-    looked at (None when the group is done), to carry on from. The next users are
-    read by key (one index range, however many users the group has), then the few
-    already served are left out by two lookups of that chunk's keys.
+    Those with no row and no batch request for the group's date, each with the
+    category the rotation gives them (their mutes respected, the day before's row
+    avoided when it exists; a user who muted everything needs nothing); with the
+    last key looked at (None when the group is done), to carry on from. The next
+    users are read by key (one index range, however many users the group has),
+    then the few already served are left out by lookups of that chunk's keys.
     """
     date = group.window.date
     users = User.objects.filter(notifications_enabled=True, timezone=group.timezone)
@@ -225,11 +242,12 @@ def batch_users_due(
     if after is not None:
         users = users.filter(pk__gt=after)
     chunk = [
-        UserProfile(*values) for values in users.order_by("pk").values_list(*PROFILE_FIELDS)[:count]
+        (UserProfile(*values[:-1]), values[-1] or ())
+        for values in users.order_by("pk").values_list(*PROFILE_FIELDS, "muted_categories")[:count]
     ]
     if not chunk:
         return [], None
-    keys = [user.user_id for user in chunk]
+    keys = [user.user_id for user, _ in chunk]
     served = set(
         DailyNotification.objects.filter(date=date, user_id__in=keys)
         .order_by()
@@ -240,7 +258,24 @@ def batch_users_due(
         .order_by()
         .values_list("user_id", flat=True)
     )
-    return [user for user in chunk if user.user_id not in served], keys[-1]
+    yesterdays = dict(
+        DailyNotification.objects.filter(date=date - datetime.timedelta(days=1), user_id__in=keys)
+        .order_by()
+        .values_list("user_id", "category")
+    )
+    due = []
+    for user, muted in chunk:
+        if user.user_id in served:
+            continue
+        category = category_for(
+            rotation_slot=user.rotation_slot,
+            date=date,
+            muted=muted,
+            yesterday=yesterdays.get(user.user_id),
+        )
+        if category is not None:
+            due.append((user, category))
+    return due, keys[-1]
 
 
 # --- submitting -------------------------------------------------------------
@@ -277,14 +312,9 @@ def batches_submit(
                 lines = [
                     (
                         user.user_id,
-                        request_line(
-                            model=api.model,
-                            user=user,
-                            category=category_for(rotation_slot=user.rotation_slot, date=date),
-                            date=date,
-                        ),
+                        request_line(model=api.model, user=user, category=category, date=date),
                     )
-                    for user in users
+                    for user, category in users
                 ]
                 while lines:
                     if current is None:
@@ -293,9 +323,10 @@ def batches_submit(
                         [len(line) for _, line in lines], max_requests, max_bytes
                     )
                     if taken == 0 and current.count:
-                        sent = _batch_send(current, api)
+                        # Whatever happens to it now, ``_batch_send`` closes it.
+                        sending, current = current, None
+                        sent = _batch_send(sending, api)
                         batches, requests = batches + bool(sent), requests + sent
-                        current = None
                         continue
                     if taken == 0:
                         # A request larger than a whole file: that user is left to the normal path.
@@ -304,9 +335,9 @@ def batches_submit(
                     current.add(date=date, lines=lines[:taken])
                     lines = lines[taken:]
         if current is not None and current.count:
-            sent = _batch_send(current, api)
+            sending, current = current, None
+            sent = _batch_send(sending, api)
             batches, requests = batches + bool(sent), requests + sent
-            current = None
     finally:
         if current is not None:
             current.discard()
@@ -673,18 +704,25 @@ def _answers_write(*, batch: GenerationBatch, answers: list[BatchAnswer], taken:
         return
     user_ids = {answer.key.user_id for answer in usable}
     ours = _requests_of(batch_id=batch.pk, user_ids=user_ids)
-    groups = dict(
-        (user_id, (zone_name, send_time))
-        for user_id, zone_name, send_time in User.objects.filter(
-            pk__in=user_ids, notifications_enabled=True
-        ).values_list("pk", "timezone", "send_time")
-    )
+    groups = {}
+    mutes = {}
+    for user_id, zone_name, send_time, muted in User.objects.filter(
+        pk__in=user_ids, notifications_enabled=True
+    ).values_list("pk", "timezone", "send_time", "muted_categories"):
+        groups[user_id] = (zone_name, send_time)
+        mutes[user_id] = muted or ()
     windows: dict[tuple, Window] = {}
     rows = []
     for answer in usable:
         key = answer.key
-        if (key.user_id, key.date) not in ours or key.user_id not in groups:
-            continue  # not this batch's, answered twice, or the user opted out since
+        if (
+            (key.user_id, key.date) not in ours
+            or key.user_id not in groups
+            or key.category in mutes[key.user_id]
+        ):
+            # Not this batch's, answered twice, or the user opted out or muted it since:
+            # the normal path decides what they get.
+            continue
         group = (*groups[key.user_id], key.date)
         if group not in windows:
             zone_name, send_time, date = group

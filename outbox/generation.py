@@ -46,6 +46,7 @@ from core.db import (
 )
 from core.logs import log_action
 from core.progress import ProgressCallback
+from outbox.batches import batches_open_exist, users_in_open_batches
 from outbox.categories import category_for
 from outbox.generators.base import (
     FALLBACK_GENERATED_BY,
@@ -75,7 +76,8 @@ class GenerationSummary:
     fallback deadline: no row, the next run asks again (``outage`` says why).
     ``disabled`` users get nothing; ``closed`` ones (``--date`` only) had their window
     close already; ``muted`` ones muted every category; ``unknown_zone`` ones have a
-    timezone no zone file knows.
+    timezone no zone file knows; ``in_batch`` ones have a request in an open Batch API
+    batch and are left to it until their fallback deadline.
     """
 
     created: int
@@ -88,6 +90,7 @@ class GenerationSummary:
     left: int = 0
     muted: int = 0
     unknown_zone: int = 0
+    in_batch: int = 0
     outage: str | None = None
     # What the model's answers cost, inserted or not (the tokens are spent either way).
     prompt_tokens: int = 0
@@ -139,6 +142,7 @@ def notifications_generate(
         disabled=summary.disabled,
         closed=summary.closed,
         left=summary.left,
+        in_batch=summary.in_batch,
         seconds=f"{summary.elapsed_seconds:.1f}",
         complete=summary.complete,
         prompt_tokens=summary.prompt_tokens,
@@ -204,6 +208,9 @@ class _Run:
         self.outage: str | None = None
         self.queue: list[_Queued] = []
         self.created = self.existing = self.fallback = self.left = self.muted = 0
+        self.in_batch = 0
+        # Checked once a run: without an open batch (the usual case) no chunk asks.
+        self.batches_open = batches_open_exist()
         # What the model's answers cost, inserted or not (the tokens are spent either way).
         self.prompt_tokens = self.completion_tokens = 0
         # Users read, users read but not yet written (queued or being written), text asked for.
@@ -233,6 +240,7 @@ class _Run:
             left=self.left,
             muted=self.muted,
             unknown_zone=plan.unknown_zone,
+            in_batch=self.in_batch,
             outage=self.outage or (self.left and "the model could not serve them") or None,
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
@@ -286,6 +294,12 @@ class _Run:
         users = users_without_a_row(group=group, date=window.date, after=after, upto=upto)
         # Users who got a row from another run since the chunk was read.
         self.existing += missing - len(users)
+        if self.batches_open and not at_deadline and users:
+            batched = users_in_open_batches(
+                date=window.date, user_ids=[user.user_id for user, _, _ in users]
+            )
+            self.in_batch += len(batched)
+            users = [entry for entry in users if entry[0].user_id not in batched]
         for user, muted, yesterday in users:
             category = category_for(
                 rotation_slot=user.rotation_slot, date=window.date, muted=muted, yesterday=yesterday

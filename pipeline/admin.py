@@ -27,6 +27,8 @@ from delivery.requeue import notifications_requeue_failed, notifications_retry_n
 from outbox.generators.base import (
     FALLBACK_GENERATED_BY,
     OFFLINE_GENERATED_BY,
+    OPENAI_BATCH_FAMILY,
+    OPENAI_BATCH_GENERATED_BY_PREFIX,
     OPENAI_FAMILY,
     OPENAI_GENERATED_BY_PREFIX,
 )
@@ -118,6 +120,7 @@ class GeneratedByFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         return [
             (OPENAI_FAMILY, "OpenAI (any model)"),
+            (OPENAI_BATCH_FAMILY, "OpenAI Batch API (any model)"),
             (OFFLINE_GENERATED_BY, "Offline templates"),
             (FALLBACK_GENERATED_BY, "Offline fallback (model failed)"),
         ]
@@ -126,6 +129,8 @@ class GeneratedByFilter(admin.SimpleListFilter):
         value = self.value()
         if value == OPENAI_FAMILY:
             return queryset.filter(generated_by__startswith=OPENAI_GENERATED_BY_PREFIX)
+        if value == OPENAI_BATCH_FAMILY:
+            return queryset.filter(generated_by__startswith=OPENAI_BATCH_GENERATED_BY_PREFIX)
         if value in {OFFLINE_GENERATED_BY, FALLBACK_GENERATED_BY}:
             return queryset.filter(generated_by=value)
         return queryset

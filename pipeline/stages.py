@@ -68,6 +68,7 @@ class GenerateResult:
             ("left", summary.left),
             ("all muted", summary.muted),
             ("unknown zone", summary.unknown_zone),
+            ("in open batches", summary.in_batch),
         ):
             if value:
                 counts.append(f"{name} {value}")

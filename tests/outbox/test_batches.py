@@ -335,6 +335,64 @@ def test_a_refused_key_stops_the_run(batch_settings, fake_openai) -> None:
             run()
     finally:
         fake_openai._batch_route = original
+    # Closed once, with the refusal on record; its users stay the normal path's.
+    batch = GenerationBatch.objects.get()
+    assert batch.status == Status.ABANDONED and "OPENAI_API_KEY" in batch.last_error
+    assert GenerationBatchRequest.objects.filter(batch=batch).count() == 1
+
+
+# --- preferences and the normal path ---------------------------------------
+
+
+def test_a_muted_category_is_never_requested(batch_settings, fake_openai) -> None:
+    users = users_create(6)
+    for user in users:
+        muted = category_for(rotation_slot=user.rotation_slot, date=TOMORROW)
+        User.objects.filter(pk=user.pk).update(muted_categories=[muted])
+    run()
+    run_until_closed()
+    rows = DailyNotification.objects.filter(date=TOMORROW).select_related("user")
+    assert len(rows) == 6
+    for row in rows:
+        assert row.category not in row.user.muted_categories
+        assert row.generated_by == BATCH_GENERATED_BY
+
+
+def test_a_category_muted_after_the_request_is_left_to_the_normal_path(
+    batch_settings, fake_openai
+) -> None:
+    kept, muting = users_create(2)
+    run()
+    requested = category_for(rotation_slot=muting.rotation_slot, date=TOMORROW)
+    User.objects.filter(pk=muting.pk).update(muted_categories=[requested])
+    run_until_closed()
+    assert list(DailyNotification.objects.values_list("user_id", flat=True)) == [kept.pk]
+    summary = notifications_generate(
+        date=TOMORROW, now=NOW, generator=generator_for("offline"), concurrency=1
+    )
+    assert summary.created == 1
+    assert DailyNotification.objects.get(user=muting).category != requested
+
+
+def test_the_normal_path_leaves_users_in_an_open_batch_until_their_deadline(
+    batch_settings, fake_openai
+) -> None:
+    users_create(3)
+    run()
+    early = notifications_generate(
+        date=TOMORROW, now=NOW, generator=generator_for("openai"), concurrency=2
+    )
+    assert (early.created, early.in_batch, early.left) == (0, 3, 0)
+    assert not DailyNotification.objects.exists()
+    # At the fallback deadline the batch is still open: nobody misses their day.
+    deadline = datetime.datetime(2026, 11, 23, 7, 45, tzinfo=datetime.UTC)
+    late = notifications_generate(
+        date=TOMORROW, now=deadline, generator=generator_for("openai"), concurrency=2
+    )
+    assert (late.created, late.in_batch) == (3, 0)
+    assert set(DailyNotification.objects.values_list("generated_by", flat=True)) == {
+        f"openai:{MODEL}"
+    }
 
 
 def test_request_rows_of_closed_batches_go_once_their_date_is_past(

@@ -59,6 +59,16 @@ def test_notification_generated_by_filter_matches_any_openai_model(
     assert list(response.context["cl"].result_list) == [notifications_by_status["failed"]]
 
 
+def test_notification_generated_by_filter_tells_batch_rows_from_synchronous_ones(
+    admin_client, notifications_by_status
+):
+    batched = notification_create(generated_by="openai-batch:gpt-4o-mini")
+    response = admin_client.get(CHANGELIST + "?generated_by=openai-batch")
+    assert list(response.context["cl"].result_list) == [batched]
+    response = admin_client.get(CHANGELIST + "?generated_by=openai")
+    assert list(response.context["cl"].result_list) == [notifications_by_status["failed"]]
+
+
 def test_notification_generated_by_filter_separates_offline_from_fallback(
     admin_client, notifications_by_status
 ):
