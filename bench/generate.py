@@ -613,10 +613,11 @@ def previous_path_generate(*, date: datetime.date) -> tuple[int, int]:
 
     from accounts.models import User
     from outbox.categories import category_for
-    from outbox.generation import CHUNK_SIZE, NewRow, _rows_insert
+    from outbox.generation import CHUNK_SIZE
     from outbox.generators import OfflineGenerator, WriteRequest
     from outbox.generators.profile import PROFILE_FIELDS, UserProfile
     from outbox.models import DailyNotification
+    from outbox.rows import NewRow, rows_insert
     from outbox.window import Window
 
     generator = OfflineGenerator()
@@ -661,7 +662,7 @@ def previous_path_generate(*, date: datetime.date) -> tuple[int, int]:
             )
             for request, text in generator.write_many(requests=requests)
         ]
-        inserted = _rows_insert(rows=rows, written_at=timezone.now())
+        inserted = rows_insert(rows=rows, written_at=timezone.now())
         created += len(inserted)
         existing += len(chunk) - len(inserted)
 

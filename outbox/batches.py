@@ -65,6 +65,7 @@ from outbox.generators.batch import (
 )
 from outbox.generators.profile import PROFILE_FIELDS, UserProfile
 from outbox.models import DailyNotification, GenerationBatch, GenerationBatchRequest
+from outbox.rows import NewRow, rows_insert
 from outbox.window import Window, window_for, zone_for
 
 logger = logging.getLogger(__name__)
@@ -732,59 +733,22 @@ def _answers_write(*, batch: GenerationBatch, answers: list[BatchAnswer], taken:
                 deliver_until=settings.NOTIFICATIONS_DELIVER_UNTIL,
                 zone=zone_for(zone_name or settings.TIME_ZONE),
             )
-        rows.append((answer, windows[group]))
-        ours.discard((key.user_id, key.date))
-    _rows_insert(rows)
-    taken.answered += len(rows)
-    taken.prompt_tokens += sum(answer.text.prompt_tokens or 0 for answer, _ in rows)
-    taken.completion_tokens += sum(answer.text.completion_tokens or 0 for answer, _ in rows)
-
-
-def _rows_insert(rows: list[tuple[BatchAnswer, Window]]) -> int:
-    """Insert the answers' rows in one statement (COPY on PostgreSQL), skipping users with one."""
-    if not rows:
-        return 0
-    connection = connections[DEFAULT_DB_ALIAS]
-    meta = DailyNotification._meta
-    fields = meta.concrete_fields
-    column = {field.attname: index for index, field in enumerate(fields)}
-    now = timezone.now()
-    # One template row gives every other column its model default, prepared once.
-    template = DailyNotification(date=now.date(), created_at=now, updated_at=now)
-    defaults = [
-        field.get_db_prep_save(getattr(template, field.attname), connection) for field in fields
-    ]
-    prep = {field.attname: field for field in fields}
-    params = []
-    for answer, window in rows:
-        values = defaults.copy()
         text = answer.text
-        values[column["id"]] = meta.pk.get_db_prep_save(uuid.uuid4(), connection)
-        values[column["user_id"]] = answer.key.user_id
-        values[column["date"]] = prep["date"].get_db_prep_save(answer.key.date, connection)
-        values[column["category"]] = answer.key.category
-        values[column["title"]] = text.title
-        values[column["body"]] = text.body
-        values[column["generated_by"]] = text.generated_by
-        values[column["prompt_tokens"]] = text.prompt_tokens
-        values[column["completion_tokens"]] = text.completion_tokens
-        for name in ("send_at", "expires_at"):
-            values[column[name]] = prep[name].get_db_prep_save(getattr(window, name), connection)
-        params.append(values)
-    columns = [field.column for field in fields]
-    with transaction.atomic():
-        if copy_supported(connection):
-            # Lost in a crash, the rows are taken in again: the batch closes only after.
-            commit_without_flush(connection=connection)
-            inserted = rows_insert_ignore_copy(
-                connection=connection,
-                table=meta.db_table,
-                columns=columns,
-                rows=params,
-                key=meta.pk.column,
+        rows.append(
+            NewRow(
+                id=uuid.uuid4(),
+                user_id=key.user_id,
+                category=key.category,
+                title=text.title,
+                body=text.body,
+                generated_by=text.generated_by,
+                window=windows[group],
+                prompt_tokens=text.prompt_tokens,
+                completion_tokens=text.completion_tokens,
             )
-            return len(params) if inserted is None else len(inserted)
-        sql = insert_ignore_sql(connection=connection, table=meta.db_table, columns=columns)
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
-            return cursor.rowcount
+        )
+        ours.discard((key.user_id, key.date))
+    rows_insert(rows=rows, written_at=timezone.now())
+    taken.answered += len(rows)
+    taken.prompt_tokens += sum(row.prompt_tokens or 0 for row in rows)
+    taken.completion_tokens += sum(row.completion_tokens or 0 for row in rows)

@@ -228,10 +228,11 @@ def test_queries_per_chunk_stay_constant_across_groups() -> None:
     with CaptureQueriesContext(connection) as rerun:
         summary = generate(now=at("2026-11-22T07:00"), date=DAY)
 
-    # The plan's 2; each group's keys and profiles; one write for all three groups.
-    assert len(first.captured_queries) == 2 + 3 * 2 + chunk_write_statements()
+    # The plan's 2 and whether a batch is open; each group's keys and profiles; one
+    # write for all three groups.
+    assert len(first.captured_queries) == 3 + 3 * 2 + chunk_write_statements()
     # A re-run reads keys only: nothing to write, no profile read.
-    assert len(rerun.captured_queries) == 2 + 3
+    assert len(rerun.captured_queries) == 3 + 3
     assert (summary.created, summary.existing) == (0, 30)
 
 
