@@ -229,6 +229,8 @@ if not re.fullmatch(r"[1-9][0-9]*/(second|minute|hour|day)", API_THROTTLE_RATE):
     raise ImproperlyConfigured(
         f"API_THROTTLE_RATE must be N/second, N/minute, N/hour or N/day, got {API_THROTTLE_RATE!r}"
     )
+# How long a list's total (X-Total-Count) is reused for the same filters; 0 counts every request.
+API_COUNT_CACHE_SECONDS = env_int("API_COUNT_CACHE_SECONDS", 10)
 # The legacy lookup and the API's schema and docs answer anyone: development only.
 API_DEVELOPMENT_OPEN = False
 REST_FRAMEWORK = {
