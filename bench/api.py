@@ -313,8 +313,12 @@ def main() -> None:
     ratios = [api / bare for label, (api, bare) in results.items() if "?page= alone" not in label]
     print(
         f"the history's COUNT for {BENCH_USER!r} ({options.user_rows:,} rows) alone: "
-        f"{count_ms:.1f} ms a request (the bare view does not count; the API counts once per "
-        f"user and filters per worker every API_COUNT_CACHE_SECONDS={count_ttl}, 0: every request)"
+        f"{count_ms:.1f} ms a request (the bare view does not count; the API counts "
+        + (
+            f"once per user and filters per worker every {count_ttl}s, API_COUNT_CACHE_SECONDS)"
+            if count_ttl
+            else "every request, API_COUNT_CACHE_SECONDS=0)"
+        )
     )
     print(
         f"page 1,000 / page 1 (cursor): {flatness:.2f} "
