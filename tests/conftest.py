@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -39,8 +39,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def fresh_cache() -> None:
-    """Each test starts with an empty cache: no throttle counts, no list totals of another test."""
-    cache.clear()
+    """Each test starts with empty caches: no throttle counts, no list totals of another test."""
+    for cache in caches.all():
+        cache.clear()
 
 
 @pytest.fixture

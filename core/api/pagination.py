@@ -8,8 +8,8 @@ parameter kept. ``page_size`` defaults to ``USERS_PAGE_SIZE`` and is bounded by
 
 The total is counted unless the page read shows it (a last page). A list whose total
 depends on a few values only (the history: its user and filters, not the page or cursor)
-names them as its ``count_scope``: its total is then kept in the default cache for
-``API_COUNT_CACHE_SECONDS``, so a client paging through counts once, not once a page.
+names them as its ``count_scope``: its total is then kept in the ``API_COUNT_CACHE`` cache
+for ``API_COUNT_CACHE_SECONDS``, so a client paging through counts once, not once a page.
 Nothing invalidates it: for that long the total may lag rows written or deleted since,
 the TTL being the bound; a cached total the page just read contradicts is counted afresh.
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.pagination import BasePagination
@@ -94,9 +94,10 @@ class PagePagination(BasePagination):
         """The total, without counting when the page just read shows where the list ends.
 
         A page by offset that no row follows is the last one (or the first, empty): the
-        total is its start plus its length. (A cursor's page cannot tell its start, so it
-        counts.) Otherwise the scope's cached total serves unless the page contradicts it:
-        fewer rows than the page shows, or, past the end by offset, more than its start.
+        total is its start plus its length. A cursor's page cannot tell its start, so it
+        never ends the count. Otherwise the scope's cached total serves unless the page
+        contradicts it: fewer rows than the page shows (a cursor's start taken from its page
+        number), or, past the end by offset, more than its start.
         """
         shown = start + len(self.rows)
         if by_offset and not self.followed and (self.rows or start == 0):
@@ -104,6 +105,7 @@ class PagePagination(BasePagination):
         at_least = shown + self.followed if self.rows else 0
         at_most = start if by_offset and not self.rows else None
         key = self._count_key()
+        cache = caches[settings.API_COUNT_CACHE]
         total = cache.get(key) if key else None
         if total is None or total < at_least or (at_most is not None and total > at_most):
             total = queryset.count()

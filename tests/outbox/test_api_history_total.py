@@ -6,6 +6,8 @@ import datetime
 import time
 
 import pytest
+from django.conf import settings
+from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -158,3 +160,15 @@ def test_the_users_list_counts_every_request(api_client, ttl):
     user_create(user_id="4")
 
     assert api_client.get("/api/v1/users/", {"page_size": 1})["X-Total-Count"] == "4"
+
+
+def test_the_totals_have_a_cache_of_their_own_beside_the_throttles(api_client, user, ttl):
+    history(user, 6)
+    assert total(api_client) == "6"
+    add_day(user)
+
+    caches["default"].clear()
+    assert total(api_client, page=2) == "6"
+    caches[settings.API_COUNT_CACHE].clear()
+
+    assert total(api_client, page=2) == "7"
