@@ -34,7 +34,11 @@ BY_DATE = Keyset(field="date", parse=datetime.date.fromisoformat, format=datetim
 
 
 class UserNotificationListApi(BaseApi):
-    """The user's notifications, newest date first, filtered; paged by keyset along the links."""
+    """The user's notifications, newest date first, filtered; paged by keyset along the links.
+
+    Its total depends on the user and the filters only, so it is reused across pages (see
+    ``core.api.pagination``).
+    """
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=DailyNotification.Status.choices, required=False)
@@ -61,6 +65,7 @@ class UserNotificationListApi(BaseApi):
             request=request,
             view=self,
             keyset=BY_DATE,
+            count_scope={"user_id": user_id, **filters.validated_data},
         )
         if not response.data:
             # Only an empty page can be an unknown user's: 404 then, [] for a known one.

@@ -229,6 +229,19 @@ if not re.fullmatch(r"[1-9][0-9]*/(second|minute|hour|day)", API_THROTTLE_RATE):
     raise ImproperlyConfigured(
         f"API_THROTTLE_RATE must be N/second, N/minute, N/hour or N/day, got {API_THROTTLE_RATE!r}"
     )
+# How long a list's total (X-Total-Count) is reused for the same filters; 0 counts every request.
+API_COUNT_CACHE_SECONDS = env_int("API_COUNT_CACHE_SECONDS", 10)
+API_COUNT_CACHE = "api_counts"
+# Both in each web process's memory. The totals have a cache of their own: one entry per user
+# and filters, they would otherwise push the throttle's counts out of the default one.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
+    API_COUNT_CACHE: {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": API_COUNT_CACHE,
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    },
+}
 # The legacy lookup and the API's schema and docs answer anyone: development only.
 API_DEVELOPMENT_OPEN = False
 REST_FRAMEWORK = {

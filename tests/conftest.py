@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: database flavour, worker subprocess environment, factories."""
+"""Fixtures shared by every test: database flavour, an empty cache, worker subprocess environment."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.cache import caches
 from django.db import connection
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -34,6 +35,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres_only" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> None:
+    """Each test starts with empty caches: no throttle counts, no list totals of another test."""
+    for cache in caches.all():
+        cache.clear()
 
 
 @pytest.fixture

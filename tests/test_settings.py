@@ -157,3 +157,22 @@ def test_the_statement_timeout_is_in_force_on_the_connection():
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
         assert cursor.fetchone()[0] == "30s"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("ten", "API_COUNT_CACHE_SECONDS must be an integer, got 'ten'"),
+        ("-1", "API_COUNT_CACHE_SECONDS must be at least 0, got -1"),
+    ],
+)
+def test_a_bad_count_cache_ttl_is_one_line_naming_the_variable(value, message):
+    result = manage_py("check", API_COUNT_CACHE_SECONDS=value)
+
+    assert (result.returncode, result.stderr) == (1, f"configuration error: {message}\n")
+
+
+def test_a_count_cache_ttl_of_zero_starts():
+    result = manage_py("check", API_COUNT_CACHE_SECONDS="0")
+
+    assert result.returncode == 0, result.stderr

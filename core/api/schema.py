@@ -41,7 +41,10 @@ PAGE_PARAMETERS = [
         int,
         OpenApiParameter.HEADER,
         response=[200],
-        description="How many items match, over all pages.",
+        description=(
+            "How many items match, over all pages; a history's may lag by up to the server's "
+            "`API_COUNT_CACHE_SECONDS`."
+        ),
     ),
 ]
 CURSOR_PARAMETER = OpenApiParameter(

@@ -9,7 +9,6 @@ import datetime
 import json
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 from rest_framework_api_key.models import APIKey
@@ -20,12 +19,6 @@ from core.api.authentication import api_key_create
 def key_client(key: str, **kwargs) -> Client:
     """A test client sending ``Authorization: Api-Key <key>`` on every request."""
     return Client(headers={"Authorization": f"Api-Key {key}"}, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle_counts() -> None:
-    """Each test starts with no request counted against any client (counts live in the cache)."""
-    cache.clear()
 
 
 @pytest.fixture
