@@ -183,8 +183,7 @@ class _Run:
         self.queue: list[_Queued] = []
         self.created = self.existing = self.fallback = self.left = self.muted = 0
         self.in_batch = 0
-        # Checked once a run: without an open batch (the usual case) no chunk asks.
-        self.batches_open = batches_open_exist()
+        self.batches_open = False
         # What the model's answers cost, inserted or not (the tokens are spent either way).
         self.prompt_tokens = self.completion_tokens = 0
         # Users read, users read but not yet written (queued or being written), text asked for.
@@ -193,6 +192,9 @@ class _Run:
 
     def plan_generate(self, plan: GenerationPlan) -> GenerationSummary:
         self.total = plan.users if self.limit is None else min(plan.users, self.limit)
+        # Checked once a run with users in scope: without an open batch (the usual
+        # case) no chunk asks.
+        self.batches_open = bool(plan.windows) and batches_open_exist()
         self._progress(force=True)
         complete = True
         for planned in plan.windows:
