@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import datetime
 import logging
+import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -42,8 +44,14 @@ logger = logging.getLogger(__name__)
 PURGE_BATCH_SIZE = 10_000
 # What one transaction should take: when the database is busy (a checkpoint, other
 # load) the next batch shrinks so that no lock is held for long, and grows back after.
-PURGE_TARGET_SECONDS = 0.4
+# Well under a second, so that a batch slowed down a few times over still stays under.
+PURGE_TARGET_SECONDS = 0.15
 PURGE_MIN_BATCH_SIZE = 500
+# A worker's first batch, on a cold cache: the next ones grow toward the target from it.
+PURGE_FIRST_BATCH_SIZE = 2_000
+# Connections purging side by side on PostgreSQL: each batch is mostly index probes and
+# foreign-key checks, one CPU's work, and SKIP LOCKED keeps the workers' rows apart.
+PURGE_WORKERS = 2
 # The dotted path the daily schedule calls, and its bound: well under the cluster's
 # ``timeout``; what is left is purged the next day.
 PURGE_TASK = "pipeline.retention.notifications_purge_scheduled"
@@ -93,64 +101,108 @@ def notifications_purge(
     batch_size: int = PURGE_BATCH_SIZE,
     max_seconds: float | None = None,
     on_progress: ProgressCallback | None = None,
+    workers: int = PURGE_WORKERS,
 ) -> PurgeSummary:
     """Delete final rows dated more than ``older_than_days`` before ``today``, with their attempts.
 
     One transaction per at most ``batch_size`` rows of one date, oldest first (fewer
     while transactions run slower than ``PURGE_TARGET_SECONDS``); with ``max_seconds``
     no batch is started once that many seconds have passed (``complete`` says whether
-    everything went).
-    Safe to run while delivery runs and to run twice at once.
+    everything went). On PostgreSQL, outside a transaction, ``workers`` connections
+    purge side by side. Safe to run while delivery runs and to run twice at once.
     """
     started = time.monotonic()
     cutoff = purge_cutoff(older_than_days=older_than_days, today=today)
     total = notifications_purgeable(cutoff=cutoff).count() if on_progress else None
-    notifications = attempts = batches = 0
-    longest = 0.0
-    complete = True
-    size = batch_size
+    tally = _PurgeTally(total=total, on_progress=on_progress)
     if on_progress:
         on_progress(0, total)
-    day = _next_purgeable_date(cutoff=cutoff, after=None)
-    while day is not None:
-        if max_seconds is not None and time.monotonic() - started >= max_seconds:
-            complete = False
-            break
-        batch_started = time.monotonic()
-        rows, row_attempts = _batch_purge(cutoff=cutoff, day=day, batch_size=size)
-        if rows < size:
-            # The date is done, but for rows another transaction holds: the next run's.
-            day = _next_purgeable_date(cutoff=cutoff, after=day)
-        if not rows:
-            continue
-        took = time.monotonic() - batch_started
-        longest = max(longest, took)
-        size = next_batch_size(size=size, took=took, most=batch_size)
-        notifications += rows
-        attempts += row_attempts
-        batches += 1
-        if on_progress:
-            on_progress(notifications, total)
+    deadline = started + max_seconds if max_seconds is not None else None
+    # Another connection could not see rows the caller's open transaction wrote.
+    if workers > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            running = [
+                pool.submit(
+                    _purge_in_thread, cutoff=cutoff, most=batch_size, deadline=deadline, tally=tally
+                )
+                for _ in range(workers)
+            ]
+            for worker in running:
+                worker.result()
+    else:
+        _purge_dates(cutoff=cutoff, most=batch_size, deadline=deadline, tally=tally)
     summary = PurgeSummary(
         cutoff=cutoff,
-        notifications=notifications,
-        attempts=attempts,
-        batches=batches,
+        notifications=tally.notifications,
+        attempts=tally.attempts,
+        batches=tally.batches,
         elapsed_seconds=time.monotonic() - started,
-        longest_batch_seconds=longest,
-        complete=complete,
+        longest_batch_seconds=tally.longest,
+        complete=tally.complete,
     )
     log_action(
         logger,
         "pipeline.outbox_purged",
         cutoff=cutoff.isoformat(),
-        notifications=notifications,
-        attempts=attempts,
-        batches=batches,
+        notifications=summary.notifications,
+        attempts=summary.attempts,
+        batches=summary.batches,
         seconds=f"{summary.elapsed_seconds:.1f}",
-        complete=complete,
+        complete=summary.complete,
     )
     return summary
+
+
+@dataclass(kw_only=True)
+class _PurgeTally:
+    """What the workers of one purge have done so far, added to under a lock."""
+
+    total: int | None
+    on_progress: ProgressCallback | None
+    notifications: int = 0
+    attempts: int = 0
+    batches: int = 0
+    longest: float = 0.0
+    complete: bool = True
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, *, rows: int, attempts: int, took: float) -> None:
+        with self.lock:
+            self.notifications += rows
+            self.attempts += attempts
+            self.batches += 1
+            self.longest = max(self.longest, took)
+            if self.on_progress:
+                self.on_progress(self.notifications, self.total)
+
+
+def _purge_in_thread(**options) -> None:
+    try:
+        _purge_dates(**options)
+    finally:
+        connection.close()  # this thread's own
+
+
+def _purge_dates(
+    *, cutoff: datetime.date, most: int, deadline: float | None, tally: _PurgeTally
+) -> None:
+    """Purge batch after batch, date by date, until nothing is left or the deadline passed."""
+    size = min(most, PURGE_FIRST_BATCH_SIZE)
+    day = _next_purgeable_date(cutoff=cutoff, after=None)
+    while day is not None:
+        if deadline is not None and time.monotonic() >= deadline:
+            tally.complete = False
+            return
+        batch_started = time.monotonic()
+        rows, row_attempts = _batch_purge(cutoff=cutoff, day=day, batch_size=size)
+        if rows < size:
+            # The date is done, but for rows another transaction holds: theirs, or the next run's.
+            day = _next_purgeable_date(cutoff=cutoff, after=day)
+        if not rows:
+            continue
+        took = time.monotonic() - batch_started
+        size = next_batch_size(size=size, took=took, most=most)
+        tally.add(rows=rows, attempts=row_attempts, took=took)
 
 
 def next_batch_size(*, size: int, took: float, most: int) -> int:

@@ -224,8 +224,8 @@ def test_setup_schedules_creates_a_daily_purge_once() -> None:
     ("size", "took", "expected"),
     [
         (10_000, 0.1, 10_000),  # fast: never above the bound
-        (2_000, 0.1, 4_000),  # fast: grows, at most doubling
-        (10_000, 0.8, 5_000),  # slow: shrinks toward the target
+        (2_000, 0.05, 4_000),  # fast: grows, at most doubling
+        (10_000, 0.3, 5_000),  # slow: shrinks toward the target
         (10_000, 40.0, 500),  # very slow: down to the floor, never to nothing
     ],
 )
