@@ -17,8 +17,9 @@ from contextlib import contextmanager
 import psycopg
 from django.db import IntegrityError, NotSupportedError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model, QuerySet
+from django.db.models import Model, QuerySet, TextField
 from django.db.models.constants import OnConflict
+from django.db.models.expressions import RawSQL
 
 
 def insert_ignore_sql(
@@ -255,7 +256,7 @@ def queryset_raw_delete(queryset: QuerySet) -> int:
 def rows_delete_with_dependants(
     *, queryset: QuerySet, limit: int, dependants: Sequence[tuple[type[Model], str]]
 ) -> tuple[int, int]:
-    """Delete up to ``limit`` rows of ``queryset`` and, first, the rows of ``dependants`` pointing at them.
+    """Delete up to ``limit`` rows of ``queryset`` and the rows of ``dependants`` pointing at them.
 
     ``dependants`` are (model, foreign-key column) pairs. The rows are locked as they
     are chosen, skipping any another transaction holds, so a row being changed right
@@ -269,8 +270,7 @@ def rows_delete_with_dependants(
     connection = connections[queryset.db]
     model = queryset.model
     pk = model._meta.pk
-    # Selected by its own name: the CTE's column must not be mistaken for a dependant's ``id``.
-    chosen = queryset.order_by().select_for_update(skip_locked=True).values(pk.attname)[:limit]
+    chosen = queryset.order_by().select_for_update(skip_locked=True)[:limit]
     if connection.vendor != "postgresql":
         keys = list(chosen.values_list(pk.attname, flat=True))
         if not keys:
@@ -281,17 +281,24 @@ def rows_delete_with_dependants(
         )
         return queryset_raw_delete(model.objects.filter(pk__in=keys)), dependant_rows
     quote = connection.ops.quote_name
-    select_sql, params = chosen.query.sql_with_params()
-    ctes = [f"chosen AS ({select_sql})"]
+    table = quote(model._meta.db_table)
+    # The locked rows are fetched again by their physical address (the lock keeps it
+    # valid), not probed for through the primary key index once more.
+    located = chosen.annotate(row_ctid=RawSQL(f"{table}.ctid", (), output_field=TextField()))
+    select_sql, params = located.values("row_ctid").query.sql_with_params()
+    ctes = [
+        f"chosen AS ({select_sql})",
+        f"deleted AS (DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT row_ctid FROM chosen)) "
+        f"RETURNING {quote(pk.column)} AS row_key)",
+    ]
+    # The dependants go with the rows actually deleted (a row updated meanwhile is
+    # not), each by one index scan over the keys; all constraints are checked at the
+    # statement's end (or commit), after every CTE ran.
     for index, (dependant, column) in enumerate(dependants):
         ctes.append(
             f"dependant_{index} AS (DELETE FROM {quote(dependant._meta.db_table)} "
-            f"WHERE {quote(column)} IN (SELECT chosen.{quote(pk.attname)} FROM chosen) RETURNING 1)"
+            f"WHERE {quote(column)} = ANY(ARRAY(SELECT row_key FROM deleted)) RETURNING 1)"
         )
-    ctes.append(
-        f"deleted AS (DELETE FROM {quote(model._meta.db_table)} "
-        f"WHERE {quote(pk.column)} IN (SELECT chosen.{quote(pk.attname)} FROM chosen) RETURNING 1)"
-    )
     counts = " + ".join(
         f"(SELECT count(*) FROM dependant_{index})" for index in range(len(dependants))
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import io
+from collections import Counter
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -111,13 +112,36 @@ def test_the_summary_counts_rows_and_attempts(outbox) -> None:
 
 
 def test_batches_are_bounded(outbox) -> None:
+    doomed = DailyNotification.objects.filter(pk__in=outbox["doomed"])
+    # A batch takes one date's rows: the fixture's two dates of four rows each.
+    per_date = Counter(doomed.values_list("date", flat=True))
     with CaptureQueriesContext(connection) as captured:
         summary = purge(batch_size=3)
-    doomed = len(outbox["doomed"])
-    assert summary.batches == -(-doomed // 3)
+    assert summary.batches == sum(-(-count // 3) for count in per_date.values()) == 4
     selects = [q["sql"] for q in captured.captured_queries if "LIMIT" in q["sql"].upper()]
     assert selects and all("LIMIT 3" in sql.upper() for sql in selects)
-    assert summary.notifications == doomed
+    assert summary.notifications == len(outbox["doomed"])
+
+
+def test_each_batch_takes_one_date_oldest_first(outbox) -> None:
+    dates = dict(
+        DailyNotification.objects.filter(pk__in=outbox["doomed"]).values_list("pk", "date")
+    )
+    gone: set = set()
+    batches: list[set[datetime.date]] = []
+
+    def after_batch(done: int, total: int | None) -> None:
+        left = set(DailyNotification.objects.filter(pk__in=dates).values_list("pk", flat=True))
+        taken = dates.keys() - left - gone
+        gone.update(taken)
+        if taken:
+            batches.append({dates[pk] for pk in taken})
+
+    purge(batch_size=100, on_progress=after_batch)
+    assert batches == [
+        {CUTOFF - datetime.timedelta(days=30)},
+        {CUTOFF - datetime.timedelta(days=1)},
+    ]
 
 
 def test_a_row_with_many_attempts_goes_with_all_of_them() -> None:
@@ -200,8 +224,8 @@ def test_setup_schedules_creates_a_daily_purge_once() -> None:
     ("size", "took", "expected"),
     [
         (10_000, 0.1, 10_000),  # fast: never above the bound
-        (2_000, 0.1, 4_000),  # fast: grows, at most doubling
-        (10_000, 0.8, 5_000),  # slow: shrinks toward the target
+        (2_000, 0.05, 4_000),  # fast: grows, at most doubling
+        (10_000, 0.3, 5_000),  # slow: shrinks toward the target
         (10_000, 40.0, 500),  # very slow: down to the floor, never to nothing
     ],
 )
