@@ -15,6 +15,7 @@ from django.db import connection
 from core.db import executemany_prepared
 from delivery.claims import db_datetime, db_uuid
 from delivery.models import DeliveryAttempt
+from delivery.transport.base import SendResult
 
 COLUMNS = (
     "notification_id",
@@ -26,8 +27,12 @@ COLUMNS = (
 )
 
 
-def attempts_write(attempts: Sequence[DeliveryAttempt]) -> None:
-    """Insert the unsaved ``attempts``, in the current transaction (their ``pk`` stays unset)."""
+def attempts_write(attempts: Sequence[DeliveryAttempt | SendResult]) -> None:
+    """Insert ``attempts``, in the current transaction (an unsaved model's ``pk`` stays unset).
+
+    A ``SendResult`` has the log's fields under the same names: the worker passes its
+    results as they are.
+    """
     if not attempts:
         return
     quote = connection.ops.quote_name

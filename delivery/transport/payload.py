@@ -55,21 +55,6 @@ PAYLOAD_FIELDS: dict[str, Callable[[DailyNotification], Any]] = {
     "user": _user_payload,
 }
 
-# The columns the payload reads, for a claim to load and nothing more.
-PAYLOAD_COLUMNS = (
-    "id",
-    "date",
-    "category",
-    "title",
-    "body",
-    "generated_by",
-    "send_at",
-    "expires_at",
-    "user__user_id",
-    "user__name",
-    "user__email",
-)
-
 
 def notification_payload(notification: DailyNotification) -> dict[str, Any]:
     """The JSON object sent for a notification (its ``user`` must be loaded)."""
