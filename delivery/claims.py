@@ -119,7 +119,7 @@ UPDATE {TABLE} SET
     last_error = v.column4,
     delivered_at = v.column5,
     updated_at = %s
-FROM (VALUES {{rows}}) AS v
+FROM ({{rows}}) AS v
 WHERE {TABLE}.id = v.column1 AND {TABLE}.status = '{SENDING}' AND {TABLE}.lease_expires_at = %s
 RETURNING {TABLE}.id
 """
@@ -164,6 +164,11 @@ CLAIM_COLUMNS = (
     *(f"user__{name}" for name in ClaimedUser._fields),
 )
 USER_AT = len(ClaimedNotification._fields) - 1
+
+# PostgreSQL's rows of the settle, as columns named like those of VALUES.
+SETTLE_ARRAYS = """SELECT * FROM unnest(
+    %s::uuid[], %s::text[], %s::timestamptz[], %s::text[], %s::timestamptz[]
+) AS a(column1, column2, column3, column4, column5)"""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -262,17 +267,21 @@ def notifications_claim(
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         returned = cursor.fetchall()
-    ids = [row_id for row_id, status in returned if status == SENDING]
+    claimed = {as_uuid(row_id) for row_id, status in returned if status == SENDING}
     expired = sum(status == EXPIRED for _, status in returned)
     cancelled = sum(status == CANCELLED for _, status in returned)
-    if not ids:
+    if not claimed:
         return Claim(lease=lease, notifications=[], expired=expired, cancelled=cancelled)
-    rows: list[ClaimedNotification] = []
-    for chunk in chunked(ids, SETTLE_CHUNK):
-        rows.extend(
-            ClaimedNotification._make((*values[:USER_AT], ClaimedUser._make(values[USER_AT:])))
-            for values in DailyNotification.objects.filter(id__in=chunk).values_list(*CLAIM_COLUMNS)
-        )
+    # The rows are found by their lease (two parameters, through the partial index on
+    # sending rows), not by a list of their ids, whose placeholders cost more to build
+    # and bind than the rows themselves. Only this claim's ids are kept: another
+    # worker's claim could in principle have drawn the very same instant.
+    held = DailyNotification.objects.filter(status=SENDING, lease_expires_at=lease)
+    rows = [
+        ClaimedNotification._make((*values[:USER_AT], ClaimedUser._make(values[USER_AT:])))
+        for values in held.values_list(*CLAIM_COLUMNS)
+        if values[0] in claimed
+    ]
     return Claim(lease=lease, notifications=rows, expired=expired, cancelled=cancelled)
 
 
@@ -286,23 +295,30 @@ def notifications_settle(
     """
     written: set[uuid.UUID] = set()
     now = db_datetime(timezone.now())
-    cast = on_postgresql()
-    row_sql = (
-        "(%s::uuid, %s, %s::timestamptz, %s, %s::timestamptz)" if cast else "(%s, %s, %s, %s, %s)"
-    )
+    postgresql = on_postgresql()
     for chunk in chunked(settlements, SETTLE_CHUNK):
-        # In the order of the placeholders: SET's updated_at, the VALUES rows, WHERE's lease.
-        params: list = [now]
-        for item in chunk:
-            params += [
-                db_uuid(item.notification_id),
-                item.status,
-                db_datetime(item.next_attempt_at),
-                item.last_error,
-                db_datetime(item.delivered_at),
+        columns = (
+            [db_uuid(item.notification_id) for item in chunk],
+            [item.status for item in chunk],
+            [db_datetime(item.next_attempt_at) for item in chunk],
+            [item.last_error for item in chunk],
+            [db_datetime(item.delivered_at) for item in chunk],
+        )
+        if postgresql:
+            # One array per column: the statement's text and its five parameters stay
+            # the same whatever the batch's size.
+            sql = SETTLE_SQL.format(rows=SETTLE_ARRAYS)
+            params = [now, *columns, db_datetime(lease)]
+        else:
+            # In the order of the placeholders: SET's updated_at, the VALUES rows, WHERE's lease.
+            sql = SETTLE_SQL.format(
+                rows="VALUES " + ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
+            )
+            params = [
+                now,
+                *(value for row in zip(*columns, strict=True) for value in row),
+                db_datetime(lease),
             ]
-        params.append(db_datetime(lease))
-        sql = SETTLE_SQL.format(rows=", ".join([row_sql] * len(chunk)))
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             written.update(as_uuid(row[0]) for row in cursor.fetchall())
