@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from django.db import connection
 
 from core.db import executemany_prepared
-from delivery.claims import db_datetime, db_uuid
+from delivery.claims import db_adapters
 from delivery.models import DeliveryAttempt
 from delivery.transport.base import SendResult
 
@@ -40,10 +40,11 @@ def attempts_write(attempts: Sequence[DeliveryAttempt | SendResult]) -> None:
         f"{connection.ops.insert_statement()} {quote(DeliveryAttempt._meta.db_table)} "
         f"({', '.join(map(quote, COLUMNS))}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
     )
+    adapt_datetime, adapt_uuid = db_adapters()
     rows = [
         (
-            db_uuid(attempt.notification_id),
-            db_datetime(attempt.started_at),
+            adapt_uuid(attempt.notification_id),
+            adapt_datetime(attempt.started_at),
             attempt.duration_ms,
             attempt.http_status,
             attempt.error,
