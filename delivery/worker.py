@@ -25,7 +25,6 @@ import socket
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -56,7 +55,7 @@ from delivery.metrics import WorkerMetrics
 from delivery.models import DeliveryBreaker
 from delivery.protection import BreakerEvent, BreakerState, CircuitBreaker, RateLimiter
 from delivery.retry import Outcome, RetryPolicy
-from delivery.senders import AttemptRules, sender_build
+from delivery.senders import Attempt, AttemptRules, sender_build
 from delivery.transport import SendResult, Transport, transport_build
 from outbox.models import DailyNotification
 
@@ -115,13 +114,13 @@ class DeliverySummary:
 
 @dataclass(kw_only=True)
 class _Batch:
-    """A claimed batch on its way: its claim and the futures of rows not settled yet.
+    """A claimed batch on its way: its claim and the attempts of rows not settled yet.
 
-    Each future yields the attempt's result, or None when the row was not sent.
+    Each attempt yields the attempt's result, or None when the row was not sent.
     """
 
     claim: Claim
-    pending: dict[Future[SendResult | None], ClaimedNotification] = field(default_factory=dict)
+    pending: dict[Attempt, ClaimedNotification] = field(default_factory=dict)
     # time.monotonic() at which the claim's lease runs out.
     lease_ends: float
     # Rows whose attempt has not finished yet (counted down by the senders).
@@ -420,7 +419,7 @@ class DeliveryWorker:
         else:
             log_action(logger, "delivery.breaker_closed", "a probe was answered")
 
-    def _settle(self, batch: _Batch, finished: list[Future], *, forever: bool) -> None:
+    def _settle(self, batch: _Batch, finished: list[Attempt], *, forever: bool) -> None:
         """Log the finished attempts of a batch and write their rows' state, in bulk.
 
         With ``forever``, a transient database error does not lose the results: the
