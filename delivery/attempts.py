@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from django.db import connection
 
 from core.db import executemany_prepared
-from delivery.claims import db_datetime, db_uuid
+from delivery.claims import db_adapters
 from delivery.models import DeliveryAttempt
+from delivery.transport.base import SendResult
 
 COLUMNS = (
     "notification_id",
@@ -26,8 +27,12 @@ COLUMNS = (
 )
 
 
-def attempts_write(attempts: Sequence[DeliveryAttempt]) -> None:
-    """Insert the unsaved ``attempts``, in the current transaction (their ``pk`` stays unset)."""
+def attempts_write(attempts: Sequence[DeliveryAttempt | SendResult]) -> None:
+    """Insert ``attempts``, in the current transaction (an unsaved model's ``pk`` stays unset).
+
+    A ``SendResult`` has the log's fields under the same names: the worker passes its
+    results as they are.
+    """
     if not attempts:
         return
     quote = connection.ops.quote_name
@@ -35,10 +40,11 @@ def attempts_write(attempts: Sequence[DeliveryAttempt]) -> None:
         f"{connection.ops.insert_statement()} {quote(DeliveryAttempt._meta.db_table)} "
         f"({', '.join(map(quote, COLUMNS))}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
     )
+    adapt_datetime, adapt_uuid = db_adapters()
     rows = [
         (
-            db_uuid(attempt.notification_id),
-            db_datetime(attempt.started_at),
+            adapt_uuid(attempt.notification_id),
+            adapt_datetime(attempt.started_at),
             attempt.duration_ms,
             attempt.http_status,
             attempt.error,

@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
+from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
-from delivery.transport.payload import PAYLOAD_COLUMNS
 from outbox.models import DailyNotification
 
 TABLE = DailyNotification._meta.db_table
@@ -38,8 +39,6 @@ PENDING = DailyNotification.Status.PENDING.value
 SENDING = DailyNotification.Status.SENDING.value
 EXPIRED = DailyNotification.Status.EXPIRED.value
 CANCELLED = DailyNotification.Status.CANCELLED.value
-# What sending needs of a claimed row; the rest (timestamps, profile) is not loaded.
-CLAIM_COLUMNS = (*PAYLOAD_COLUMNS, "attempts")
 # Rows per settle statement: five parameters a row stays far below SQLite's limit.
 SETTLE_CHUNK = 1000
 
@@ -121,15 +120,61 @@ UPDATE {TABLE} SET
     last_error = v.column4,
     delivered_at = v.column5,
     updated_at = %s
-FROM (VALUES {{rows}}) AS v
+FROM ({{rows}}) AS v
 WHERE {TABLE}.id = v.column1 AND {TABLE}.status = '{SENDING}' AND {TABLE}.lease_expires_at = %s
 RETURNING {TABLE}.id
 """
 
 
+class ClaimedUser(NamedTuple):
+    """The user of a claimed row, as far as the payload reads it."""
+
+    user_id: str
+    name: str
+    email: str
+
+
+class ClaimedNotification(NamedTuple):
+    """A claimed row as sending reads it: the payload's columns, the attempts so far, the user.
+
+    Plain values, not a model instance: building thousands of instances a second
+    (signals, field descriptors) was most of the claim's time, and it runs on the
+    thread the event loop competes with for the interpreter. The rest of the row
+    (timestamps, profile) is not loaded.
+    """
+
+    id: uuid.UUID
+    date: datetime.date
+    category: str
+    title: str
+    body: str
+    generated_by: str
+    send_at: datetime.datetime
+    expires_at: datetime.datetime | None
+    attempts: int
+    user: ClaimedUser
+
+    @property
+    def user_id(self) -> str:
+        return self.user.user_id
+
+
+# The columns a claim loads, in the order of the two tuples' fields.
+CLAIM_COLUMNS = (
+    *ClaimedNotification._fields[:-1],
+    *(f"user__{name}" for name in ClaimedUser._fields),
+)
+USER_AT = len(ClaimedNotification._fields) - 1
+
+# PostgreSQL's rows of the settle, as columns named like those of VALUES.
+SETTLE_ARRAYS = """SELECT * FROM unnest(
+    %s::uuid[], %s::text[], %s::timestamptz[], %s::text[], %s::timestamptz[]
+) AS a(column1, column2, column3, column4, column5)"""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Claim:
-    """A claimed batch: its rows (user loaded) and the lease expiry that is its token.
+    """A claimed batch: its rows (user included) and the lease expiry that is its token.
 
     ``expired`` and ``cancelled`` count the rows the same statement moved to those
     final statuses instead of claiming them (their window had closed; their user no
@@ -137,7 +182,7 @@ class Claim:
     """
 
     lease: datetime.datetime
-    notifications: list[DailyNotification]
+    notifications: list[ClaimedNotification]
     expired: int = 0
     cancelled: int = 0
 
@@ -166,6 +211,18 @@ def db_datetime(value: datetime.datetime | None):
 def db_uuid(value: uuid.UUID | str):
     """A UUID as the database stores it (SQLite: 32 hex characters)."""
     return DailyNotification._meta.pk.get_db_prep_value(value, connection)
+
+
+def db_adapters() -> tuple[Callable, Callable]:
+    """``db_datetime`` and ``db_uuid`` bound to the current connection, for loops over many rows.
+
+    Every use of ``connection`` looks the connection up in a thread-local first,
+    which cost more than the adapting itself at three values a row.
+    """
+    ops = connection.ops
+    return ops.adapt_datetimefield_value, partial(
+        DailyNotification._meta.pk.get_db_prep_value, connection=ops.connection
+    )
 
 
 def chunked(items: Iterable, size: int) -> Iterator[list]:
@@ -213,8 +270,8 @@ def notifications_claim(
     Never a row before its ``send_at``. A picked row whose window has closed becomes
     ``expired`` and one its user no longer wants becomes ``cancelled`` in the same
     statement (counted in the claim, not returned); both keep ``last_error``. The
-    rows returned come with their user loaded (for the payload) and are already
-    ``sending`` in the database. The lease expiry is the claim's token: pass it to
+    rows returned carry their user (for the payload) and are already ``sending``
+    in the database. The lease expiry is the claim's token: pass it to
     ``notifications_settle`` and ``notifications_release``.
     """
     now = now or timezone.now()
@@ -223,18 +280,21 @@ def notifications_claim(
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         returned = cursor.fetchall()
-    ids = [row_id for row_id, status in returned if status == SENDING]
+    claimed = {as_uuid(row_id) for row_id, status in returned if status == SENDING}
     expired = sum(status == EXPIRED for _, status in returned)
     cancelled = sum(status == CANCELLED for _, status in returned)
-    if not ids:
+    if not claimed:
         return Claim(lease=lease, notifications=[], expired=expired, cancelled=cancelled)
-    rows: list[DailyNotification] = []
-    for chunk in chunked(ids, SETTLE_CHUNK):
-        rows.extend(
-            DailyNotification.objects.filter(id__in=chunk)
-            .select_related("user")
-            .only(*CLAIM_COLUMNS)
-        )
+    # The rows are found by their lease (two parameters, through the partial index on
+    # sending rows), not by a list of their ids, whose placeholders cost more to build
+    # and bind than the rows themselves. Only this claim's ids are kept: another
+    # worker's claim could in principle have drawn the very same instant.
+    held = DailyNotification.objects.filter(status=SENDING, lease_expires_at=lease)
+    rows = [
+        ClaimedNotification._make((*values[:USER_AT], ClaimedUser._make(values[USER_AT:])))
+        for values in held.values_list(*CLAIM_COLUMNS)
+        if values[0] in claimed
+    ]
     return Claim(lease=lease, notifications=rows, expired=expired, cancelled=cancelled)
 
 
@@ -248,23 +308,31 @@ def notifications_settle(
     """
     written: set[uuid.UUID] = set()
     now = db_datetime(timezone.now())
-    cast = on_postgresql()
-    row_sql = (
-        "(%s::uuid, %s, %s::timestamptz, %s, %s::timestamptz)" if cast else "(%s, %s, %s, %s, %s)"
-    )
+    postgresql = on_postgresql()
+    adapt_datetime, adapt_uuid = db_adapters()
     for chunk in chunked(settlements, SETTLE_CHUNK):
-        # In the order of the placeholders: SET's updated_at, the VALUES rows, WHERE's lease.
-        params: list = [now]
-        for item in chunk:
-            params += [
-                db_uuid(item.notification_id),
-                item.status,
-                db_datetime(item.next_attempt_at),
-                item.last_error,
-                db_datetime(item.delivered_at),
+        columns = (
+            [adapt_uuid(item.notification_id) for item in chunk],
+            [item.status for item in chunk],
+            [adapt_datetime(item.next_attempt_at) for item in chunk],
+            [item.last_error for item in chunk],
+            [adapt_datetime(item.delivered_at) for item in chunk],
+        )
+        if postgresql:
+            # One array per column: the statement's text and its five parameters stay
+            # the same whatever the batch's size.
+            sql = SETTLE_SQL.format(rows=SETTLE_ARRAYS)
+            params = [now, *columns, db_datetime(lease)]
+        else:
+            # In the order of the placeholders: SET's updated_at, the VALUES rows, WHERE's lease.
+            sql = SETTLE_SQL.format(
+                rows="VALUES " + ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
+            )
+            params = [
+                now,
+                *(value for row in zip(*columns, strict=True) for value in row),
+                db_datetime(lease),
             ]
-        params.append(db_datetime(lease))
-        sql = SETTLE_SQL.format(rows=", ".join([row_sql] * len(chunk)))
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             written.update(as_uuid(row[0]) for row in cursor.fetchall())

@@ -20,9 +20,9 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from django.utils import timezone
 
@@ -43,6 +43,52 @@ LOOP_WAIT_SECONDS = 2.0
 CLOSE_GRACE_SECONDS = 2.0
 
 OnDone = Callable[[], None]
+
+
+class Attempt(Protocol):
+    """One row's attempt as the worker waits for it: the two methods of a Future it uses.
+
+    ``result`` is read only once ``done`` (or the row's ``on_done``) said so.
+    """
+
+    def done(self) -> bool: ...
+
+    def result(self) -> SendResult | None: ...
+
+
+class LoopAttempt:
+    """A ``LoopSender`` attempt's outcome: set once on the loop, read on the worker's thread.
+
+    Not a ``concurrent.futures.Future``: each of those builds a lock and a condition,
+    thousands a second on the worker's thread, and nothing here waits on one (the
+    worker counts ``on_done`` calls instead).
+    """
+
+    __slots__ = ("_done", "_error", "_result")
+
+    def __init__(self) -> None:
+        self._result: SendResult | None = None
+        self._error: BaseException | None = None
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def result(self) -> SendResult | None:
+        if not self._done:
+            raise RuntimeError("the attempt has not ended")
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def set_result(self, result: SendResult | None) -> None:
+        # The result before the flag: a reader that sees done sees the result.
+        self._result = result
+        self._done = True
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._done = True
 
 
 @dataclass(kw_only=True)
@@ -83,7 +129,7 @@ class Sender(abc.ABC):
     @abc.abstractmethod
     def submit(
         self, notifications: Iterable[DailyNotification], *, send_by: float, on_done: OnDone
-    ) -> list[Future[SendResult | None]]:
+    ) -> list[Attempt]:
         """Queue one attempt per row; ``on_done`` is called (on any thread) as each future completes."""
 
     @abc.abstractmethod
@@ -126,7 +172,7 @@ class ThreadSender(Sender):
 
     def submit(
         self, notifications: Iterable[DailyNotification], *, send_by: float, on_done: OnDone
-    ) -> list[Future[SendResult | None]]:
+    ) -> list[Attempt]:
         futures = []
         for notification in notifications:
             future = self.executor.submit(self._attempt, notification, send_by)
@@ -187,7 +233,7 @@ class ThreadSender(Sender):
 
 
 # One queued attempt: the row, its last start instant, its future, the completion callback.
-Job = tuple["DailyNotification", float, Future, OnDone]
+Job = tuple["DailyNotification", float, LoopAttempt, OnDone]
 
 
 class LoopSender(Sender):
@@ -221,9 +267,9 @@ class LoopSender(Sender):
 
     def submit(
         self, notifications: Iterable[DailyNotification], *, send_by: float, on_done: OnDone
-    ) -> list[Future[SendResult | None]]:
+    ) -> list[Attempt]:
         jobs: list[Job] = [
-            (notification, send_by, Future(), on_done) for notification in notifications
+            (notification, send_by, LoopAttempt(), on_done) for notification in notifications
         ]
         # One hand-over to the loop per batch, not one per row.
         self.loop_thread.loop.call_soon_threadsafe(self._enqueue, jobs)
@@ -236,9 +282,6 @@ class LoopSender(Sender):
     async def _consume(self) -> None:
         while True:
             notification, send_by, future, on_done = await self.queue.get()
-            if not future.set_running_or_notify_cancel():
-                on_done()
-                continue
             try:
                 result = await self._attempt(notification, send_by)
             except asyncio.CancelledError:
@@ -325,6 +368,5 @@ class LoopSender(Sender):
         await asyncio.gather(*self.consumers, return_exceptions=True)
         while not self.queue.empty():
             _, _, future, on_done = self.queue.get_nowait()
-            if future.set_running_or_notify_cancel():
-                future.set_result(None)
+            future.set_result(None)
             on_done()

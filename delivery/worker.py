@@ -25,7 +25,6 @@ import socket
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -44,6 +43,7 @@ from core.progress import ProgressCallback
 from delivery.attempts import attempts_write
 from delivery.claims import (
     Claim,
+    ClaimedNotification,
     Settlement,
     notifications_claim,
     notifications_due_count,
@@ -52,10 +52,10 @@ from delivery.claims import (
 )
 from delivery.conf import DeliverySettings, DeliverySettingsError
 from delivery.metrics import WorkerMetrics
-from delivery.models import DeliveryAttempt, DeliveryBreaker
+from delivery.models import DeliveryBreaker
 from delivery.protection import BreakerEvent, BreakerState, CircuitBreaker, RateLimiter
 from delivery.retry import Outcome, RetryPolicy
-from delivery.senders import AttemptRules, sender_build
+from delivery.senders import Attempt, AttemptRules, sender_build
 from delivery.transport import SendResult, Transport, transport_build
 from outbox.models import DailyNotification
 
@@ -114,13 +114,13 @@ class DeliverySummary:
 
 @dataclass(kw_only=True)
 class _Batch:
-    """A claimed batch on its way: its claim and the futures of rows not settled yet.
+    """A claimed batch on its way: its claim and the attempts of rows not settled yet.
 
-    Each future yields the attempt's result, or None when the row was not sent.
+    Each attempt yields the attempt's result, or None when the row was not sent.
     """
 
     claim: Claim
-    pending: dict[Future[SendResult | None], DailyNotification] = field(default_factory=dict)
+    pending: dict[Attempt, ClaimedNotification] = field(default_factory=dict)
     # time.monotonic() at which the claim's lease runs out.
     lease_ends: float
     # Rows whose attempt has not finished yet (counted down by the senders).
@@ -192,7 +192,7 @@ class DeliveryWorker:
         self.database_errors = 0
         # Attempts made whose log could not be written with their rows' state (the
         # settle was given up in an outage): written alone once the database answers.
-        self.unlogged: list[DeliveryAttempt] = []
+        self.unlogged: list[SendResult] = []
         self.worker = worker_name()
         # Whether this run wrote its breaker's row (deleted when the run ends).
         self.breaker_row = False
@@ -419,13 +419,13 @@ class DeliveryWorker:
         else:
             log_action(logger, "delivery.breaker_closed", "a probe was answered")
 
-    def _settle(self, batch: _Batch, finished: list[Future], *, forever: bool) -> None:
+    def _settle(self, batch: _Batch, finished: list[Attempt], *, forever: bool) -> None:
         """Log the finished attempts of a batch and write their rows' state, in bulk.
 
         With ``forever``, a transient database error does not lose the results: the
         write is retried until it succeeds, the lease runs out or a stop is requested.
         """
-        sent: list[tuple[DailyNotification, SendResult]] = []
+        sent: list[tuple[ClaimedNotification, SendResult]] = []
         unsent: list = []
         for future in finished:
             notification = batch.pending.pop(future)
@@ -440,7 +440,8 @@ class DeliveryWorker:
         settlements = [
             self._settlement(notification, result, now=now) for notification, result in sent
         ]
-        attempts = [_attempt_row(result) for _, result in sent]
+        # A result has the attempt log's fields: it is written as it is, with no model built.
+        attempts = [result for _, result in sent]
         while True:
             try:
                 written, released = self._settle_write(
@@ -474,7 +475,7 @@ class DeliveryWorker:
     def _metrics_add(
         self,
         *,
-        sent: list[tuple[DailyNotification, SendResult]],
+        sent: list[tuple[ClaimedNotification, SendResult]],
         settlements: list[Settlement],
         released: int,
         began: float,
@@ -495,7 +496,7 @@ class DeliveryWorker:
         self,
         *,
         batch: _Batch,
-        attempts: list[DeliveryAttempt],
+        attempts: list[SendResult],
         settlements: list[Settlement],
         unsent: list,
     ) -> tuple[set, int]:
@@ -558,7 +559,7 @@ class DeliveryWorker:
             )
 
     def _settlement(
-        self, notification: DailyNotification, result: SendResult, *, now: datetime.datetime
+        self, notification: ClaimedNotification, result: SendResult, *, now: datetime.datetime
     ) -> Settlement:
         """The row's new state after this attempt, as the retry policy decides it."""
         decision = self.policy.decide(
@@ -589,18 +590,6 @@ SETTLED_STATUS = {
     Outcome.FAILED: DailyNotification.Status.FAILED,
     Outcome.EXPIRED: DailyNotification.Status.EXPIRED,
 }
-
-
-def _attempt_row(result: SendResult) -> DeliveryAttempt:
-    """The attempt log's row for one attempt (unsaved)."""
-    return DeliveryAttempt(
-        notification_id=result.notification_id,
-        started_at=result.started_at,
-        duration_ms=result.duration_ms,
-        http_status=result.http_status,
-        error=result.error,
-        response_excerpt=result.response_excerpt,
-    )
 
 
 def _attempt_error(result: SendResult) -> str:

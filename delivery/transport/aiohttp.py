@@ -150,7 +150,8 @@ async def excerpt_read(content: aiohttp.StreamReader, limit: int) -> bytes:
     """At most ``limit`` bytes of a body; leaving the rest unread closes its connection."""
     chunks: list[bytes] = []
     size = 0
-    while size < limit:
+    # A body already in whole (the usual short answer) needs no further read to find its end.
+    while size < limit and not content.at_eof():
         chunk = await content.read(limit - size)
         if not chunk:
             break

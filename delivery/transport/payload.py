@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Callable
+from functools import lru_cache
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,9 @@ USER_FIELDS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+# Rows share their instants (a day's send times and window ends, by zone): a batch
+# formats each once. Equal instants in any zone give the same text, as they hash alike.
+@lru_cache(maxsize=4096)
 def wire_instant(value: datetime.datetime | None) -> str | None:
     """An aware instant as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC; None stays None (JSON null)."""
     if value is None:
@@ -54,21 +58,6 @@ PAYLOAD_FIELDS: dict[str, Callable[[DailyNotification], Any]] = {
     "expires_at": lambda notification: wire_instant(notification.expires_at),
     "user": _user_payload,
 }
-
-# The columns the payload reads, for a claim to load and nothing more.
-PAYLOAD_COLUMNS = (
-    "id",
-    "date",
-    "category",
-    "title",
-    "body",
-    "generated_by",
-    "send_at",
-    "expires_at",
-    "user__user_id",
-    "user__name",
-    "user__email",
-)
 
 
 def notification_payload(notification: DailyNotification) -> dict[str, Any]:

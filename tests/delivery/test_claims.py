@@ -17,6 +17,7 @@ from delivery.claims import (
     notifications_release,
     notifications_settle,
 )
+from delivery.transport import payload_body
 from outbox.models import DailyNotification
 from tests.factories import notification_create, user_create, users_create
 
@@ -89,6 +90,21 @@ def test_claim_loads_users_in_one_query(db, django_assert_num_queries):
         claim = notifications_claim(batch_size=10, lease_seconds=60)
         names = [n.user.name for n in claim.notifications]
     assert len(names) == 5
+
+
+def test_a_claimed_row_sends_the_body_its_model_would(db):
+    user = user_create(name="Zoë Ünal", email="zoe@example.com")
+    notification = notification_create(
+        user=user,
+        body='Ünïcode — and a quote "',
+        expires_at=timezone.now() + HOUR,
+    )
+
+    (claimed,) = notifications_claim(batch_size=10, lease_seconds=60).notifications
+
+    model = DailyNotification.objects.select_related("user").get(id=notification.id)
+    assert payload_body(claimed) == payload_body(model)
+    assert (claimed.attempts, claimed.expires_at) == (model.attempts, model.expires_at)
 
 
 def test_settle_writes_only_rows_the_lease_still_holds(db):
