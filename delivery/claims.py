@@ -19,6 +19,7 @@ without the locking clause.
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ PENDING = DailyNotification.Status.PENDING.value
 SENDING = DailyNotification.Status.SENDING.value
 EXPIRED = DailyNotification.Status.EXPIRED.value
 CANCELLED = DailyNotification.Status.CANCELLED.value
-# Rows per settle statement: five parameters a row stays far below SQLite's limit.
+# Rows per settle statement.
 SETTLE_CHUNK = 1000
 
 # Why a picked row is not sent: its window has closed (it becomes expired), or its user
@@ -121,7 +122,8 @@ UPDATE {TABLE} SET
     delivered_at = v.column5,
     updated_at = %s
 FROM ({{rows}}) AS v
-WHERE {TABLE}.id = v.column1 AND {TABLE}.status = '{SENDING}' AND {TABLE}.lease_expires_at = %s
+WHERE {TABLE}.id = v.column1 AND {{unindexed}}{TABLE}.status = '{SENDING}'
+    AND {{unindexed}}{TABLE}.lease_expires_at = %s
 RETURNING {TABLE}.id
 """
 
@@ -166,10 +168,24 @@ CLAIM_COLUMNS = (
 )
 USER_AT = len(ClaimedNotification._fields) - 1
 
-# PostgreSQL's rows of the settle, as columns named like those of VALUES.
-SETTLE_ARRAYS = """SELECT * FROM unnest(
+# The settle's rows as columns named like those of VALUES, in one parameter per
+# column on PostgreSQL, in one JSON array of rows on SQLite: the statement's text
+# stays the same whatever the number of rows. A text per size (VALUES with a row of
+# placeholders each) had SQLite's statement cache keep a prepared statement for every
+# size a settle ever had, each holding its whole parameter list in native memory.
+SETTLE_ROWS = {
+    "postgresql": """SELECT * FROM unnest(
     %s::uuid[], %s::text[], %s::timestamptz[], %s::text[], %s::timestamptz[]
-) AS a(column1, column2, column3, column4, column5)"""
+) AS a(column1, column2, column3, column4, column5)""",
+    "sqlite": """SELECT json_extract(value, '$[0]') AS column1,
+    json_extract(value, '$[1]') AS column2, json_extract(value, '$[2]') AS column3,
+    json_extract(value, '$[3]') AS column4, json_extract(value, '$[4]') AS column5
+FROM json_each(%s)""",
+}
+# SQLite would rather find the rows through the status or lease index and scan the
+# JSON rows for each; a unary plus keeps those terms off the indexes, so each JSON row
+# finds its row by id.
+SETTLE_UNINDEXED = {"postgresql": "", "sqlite": "+"}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -310,6 +326,8 @@ def notifications_settle(
     now = db_datetime(timezone.now())
     postgresql = on_postgresql()
     adapt_datetime, adapt_uuid = db_adapters()
+    engine = "postgresql" if postgresql else "sqlite"
+    sql = SETTLE_SQL.format(rows=SETTLE_ROWS[engine], unindexed=SETTLE_UNINDEXED[engine])
     for chunk in chunked(settlements, SETTLE_CHUNK):
         columns = (
             [adapt_uuid(item.notification_id) for item in chunk],
@@ -319,20 +337,12 @@ def notifications_settle(
             [adapt_datetime(item.delivered_at) for item in chunk],
         )
         if postgresql:
-            # One array per column: the statement's text and its five parameters stay
-            # the same whatever the batch's size.
-            sql = SETTLE_SQL.format(rows=SETTLE_ARRAYS)
-            params = [now, *columns, db_datetime(lease)]
+            rows = list(columns)
         else:
-            # In the order of the placeholders: SET's updated_at, the VALUES rows, WHERE's lease.
-            sql = SETTLE_SQL.format(
-                rows="VALUES " + ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
-            )
-            params = [
-                now,
-                *(value for row in zip(*columns, strict=True) for value in row),
-                db_datetime(lease),
-            ]
+            # SQLite's adapters give text (or None): each row goes as a JSON array.
+            rows = [json.dumps(list(zip(*columns, strict=True)), separators=(",", ":"))]
+        # In the order of the placeholders: SET's updated_at, the rows, WHERE's lease.
+        params = [now, *rows, db_datetime(lease)]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             written.update(as_uuid(row[0]) for row in cursor.fetchall())

@@ -151,6 +151,31 @@ def test_settle_counts_the_attempt_and_clears_the_lease(db):
     assert notification.last_error == "HTTP 503: busy"
 
 
+def test_settle_sends_one_statement_text_whatever_the_number_of_rows(db):
+    """A text per size would have the driver's statement cache keep one prepared statement
+    per size a settle ever had (SQLite: each holding its parameters in native memory)."""
+    rows = [notification_create(user=user) for user in users_create(6)]
+    claim = notifications_claim(batch_size=6, lease_seconds=60)
+    statements = set()
+
+    def record(execute, sql, params, many, context):
+        statements.add(sql)  # the text as sent, before the parameters are bound
+        return execute(sql, params, many, context)
+
+    for part in (rows[:1], rows[1:3], rows[3:]):
+        with connection.execute_wrapper(record):
+            written = notifications_settle(
+                lease=claim.lease,
+                settlements=[
+                    Settlement(notification_id=row.id, status=Status.DELIVERED) for row in part
+                ],
+            )
+        assert written == {row.id for row in part}
+
+    assert len(statements) == 1
+    assert DailyNotification.objects.filter(status=Status.DELIVERED, attempts=1).count() == 6
+
+
 def test_release_gives_rows_back_to_pending(db):
     notification = notification_create()
     claim = notifications_claim(batch_size=1, lease_seconds=60)
