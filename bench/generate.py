@@ -58,11 +58,12 @@ import sys
 import tempfile
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-# The PostgreSQL database the bench drops and re-creates (``BENCH_DATABASE`` to choose another).
-BENCH_DB = os.environ.get("BENCH_DATABASE", "bench_generate")
+import harness
+
+PROJECT_DIR = harness.PROJECT_DIR
 DATE = datetime.date(2026, 11, 22)
 # When the offline and OpenAI parts run: the date's windows (UTC users, 08:00) are open.
 DATE_NOW = datetime.datetime(2026, 11, 22, 0, 0, tzinfo=datetime.UTC)
@@ -150,68 +151,9 @@ def main() -> None:
             local_time(database=database, users=args.local_users)
 
 
-class fresh_database:
-    """A context manager yielding the ``DATABASE_URL`` of a new, migrated, empty database."""
-
-    def __init__(self, flavour: str) -> None:
-        self.flavour = flavour
-        self.cleanup: list = []
-
-    def __enter__(self) -> str:
-        if self.flavour == "sqlite":
-            directory = tempfile.TemporaryDirectory(prefix="bench-generate-")
-            self.cleanup.append(directory.cleanup)
-            url = f"sqlite:///{directory.name}/bench.sqlite3"
-        elif self.flavour == "postgres":
-            import psycopg
-
-            server = os.environ.get(
-                "BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
-            )
-            with psycopg.connect(server, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-                conn.execute(f"CREATE DATABASE {BENCH_DB}")
-            self.cleanup.append(lambda: drop_postgres(server))
-            url = server.rsplit("/", 1)[0] + f"/{BENCH_DB}"
-        else:
-            raise SystemExit(f"unknown database {self.flavour!r}: use sqlite or postgres")
-        run_worker("migrate", url=url)
-        return url
-
-    def __exit__(self, *exc_info: object) -> None:
-        for step in reversed(self.cleanup):
-            step()
-
-
-def drop_postgres(server: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-
-
-def run_worker(step: str, *, url: str, env: dict[str, str] | None = None, **options) -> dict:
-    """Run one step in a fresh process; its figures come back as the last stdout line (JSON)."""
-    command = [sys.executable, __file__, "--worker", step]
-    for key, value in options.items():
-        command += [f"--{key.replace('_', '-')}", str(value)]
-    process_env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "settings.development",
-        "DJANGO_DEBUG": "0",
-        "DATABASE_URL": url,
-        "LOG_LEVEL": "WARNING",
-        # Filling a million users in one COPY outlasts the production bound on a busy box.
-        "DATABASE_STATEMENT_TIMEOUT": "0",
-        **(env or {}),
-    }
-    done = subprocess.run(
-        command, cwd=PROJECT_DIR, env=process_env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"worker {step} failed:\n{done.stderr}")
-    lines = done.stdout.strip().splitlines()
-    return json.loads(lines[-1]) if lines else {}
+# Each step in a process of this script (``--worker``); ``migrate`` first in a fresh database.
+run_worker = partial(harness.run_worker, __file__)
+fresh_database = partial(harness.fresh_database, script=__file__, default_name="bench_generate")
 
 
 def offline_compare(*, database: str, url: str, users: int) -> None:

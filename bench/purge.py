@@ -22,14 +22,14 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
+from functools import partial
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+import harness
+
+PROJECT_DIR = harness.PROJECT_DIR
 TODAY = datetime.date(2026, 11, 22)
 RETENTION_DAYS = 90
 DATES = 100
@@ -95,68 +95,9 @@ def main() -> None:
             purge_bench(database=database, url=url, rows=args.rows)
 
 
-class fresh_database:
-    """A context manager yielding the ``DATABASE_URL`` of a new, migrated, empty database."""
-
-    def __init__(self, flavour: str) -> None:
-        self.flavour = flavour
-        self.cleanup: list = []
-
-    def __enter__(self) -> str:
-        if self.flavour == "sqlite":
-            directory = tempfile.TemporaryDirectory(prefix="bench-purge-")
-            self.cleanup.append(directory.cleanup)
-            url = f"sqlite:///{directory.name}/bench.sqlite3"
-        elif self.flavour == "postgres":
-            import psycopg
-
-            server = os.environ.get(
-                "BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
-            )
-            name = os.environ.get("BENCH_DATABASE", "bench_purge")
-            with psycopg.connect(server, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-                conn.execute(f"CREATE DATABASE {name}")
-            self.cleanup.append(lambda: drop_postgres(server, name))
-            url = server.rsplit("/", 1)[0] + f"/{name}"
-        else:
-            raise SystemExit(f"unknown database {self.flavour!r}: use sqlite or postgres")
-        run_worker("migrate", url=url)
-        return url
-
-    def __exit__(self, *exc_info: object) -> None:
-        for step in reversed(self.cleanup):
-            step()
-
-
-def drop_postgres(server: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def run_worker(step: str, *, url: str, **options) -> dict:
-    """Run one step in a fresh process; its figures come back as the last stdout line (JSON)."""
-    command = [sys.executable, __file__, "--worker", step]
-    for key, value in options.items():
-        command += [f"--{key}", str(value)]
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "settings.development",
-        "DJANGO_DEBUG": "0",
-        "DATABASE_URL": url,
-        "LOG_LEVEL": "WARNING",
-        # The fill and a purge of millions of rows outlast the default statement bound.
-        "DATABASE_STATEMENT_TIMEOUT": "0",
-    }
-    done = subprocess.run(
-        command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"worker {step} failed:\n{done.stderr}")
-    lines = done.stdout.strip().splitlines()
-    return json.loads(lines[-1]) if lines else {}
+# Each step in a process of this script (``--worker``); ``migrate`` first in a fresh database.
+run_worker = partial(harness.run_worker, __file__)
+fresh_database = partial(harness.fresh_database, script=__file__, default_name="bench_purge")
 
 
 def purge_bench(*, database: str, url: str, rows: int) -> None:
