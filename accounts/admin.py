@@ -8,8 +8,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from accounts.models import NotificationCategory, User
+from accounts.models import CSV_FIELDS, NotificationCategory, User
 from accounts.validators import muted_categories_validate, timezone_validate
+
+# What a user chooses about their notifications, edited beside the profile.
+PREFERENCE_FIELDS = ("notifications_enabled", "muted_categories", "timezone", "send_time")
 
 
 class AppUserForm(forms.ModelForm):
@@ -34,21 +37,7 @@ class AppUserForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = (
-            "user_id",
-            "name",
-            "email",
-            "signup_date",
-            "age",
-            "height_cm",
-            "weight_kg",
-            "activity_level",
-            "health_goals",
-            "notifications_enabled",
-            "muted_categories",
-            "timezone",
-            "send_time",
-        )
+        fields = (*CSV_FIELDS, *PREFERENCE_FIELDS)
 
     def clean_muted_categories(self) -> list[str]:
         values = list(self.cleaned_data.get("muted_categories") or [])
@@ -88,23 +77,7 @@ class AppUserAdmin(admin.ModelAdmin):
     fieldsets = (
         (
             None,
-            {
-                "fields": (
-                    "user_id",
-                    "name",
-                    "email",
-                    "signup_date",
-                    "age",
-                    "height_cm",
-                    "weight_kg",
-                    "activity_level",
-                    "health_goals",
-                    "rotation_slot",
-                )
-            },
+            {"fields": (*CSV_FIELDS, "rotation_slot")},
         ),
-        (
-            "Preferences",
-            {"fields": ("notifications_enabled", "muted_categories", "timezone", "send_time")},
-        ),
+        ("Preferences", {"fields": PREFERENCE_FIELDS}),
     )
