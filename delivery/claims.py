@@ -224,16 +224,11 @@ def db_datetime(value: datetime.datetime | None):
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def db_uuid(value: uuid.UUID | str):
-    """A UUID as the database stores it (SQLite: 32 hex characters)."""
-    return DailyNotification._meta.pk.get_db_prep_value(value, connection)
-
-
 def db_adapters() -> tuple[Callable, Callable]:
-    """``db_datetime`` and ``db_uuid`` bound to the current connection, for loops over many rows.
+    """Datetime and UUID (SQLite: 32 hex characters) adapters bound to the current connection.
 
-    Every use of ``connection`` looks the connection up in a thread-local first,
-    which cost more than the adapting itself at three values a row.
+    For loops over many rows: every use of ``connection`` looks the connection up in
+    a thread-local first, which cost more than the adapting itself at three values a row.
     """
     ops = connection.ops
     return ops.adapt_datetimefield_value, partial(
