@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from django.utils import timezone
@@ -141,8 +142,7 @@ def notifications_generate(
     return summary
 
 
-@dataclass(frozen=True, slots=True)
-class _Queued:
+class _Queued(NamedTuple):
     """A user to write for: the request, its window, and whether fallback text may be kept."""
 
     request: WriteRequest

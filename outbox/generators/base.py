@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from outbox.generators.profile import Profile
 
@@ -57,8 +57,7 @@ class GeneratorUnavailable(GeneratorError):
     """
 
 
-@dataclass(frozen=True, slots=True)
-class GeneratedText:
+class GeneratedText(NamedTuple):
     """A notification's text, who wrote it (one of the ``generated_by`` markers above) and its cost.
 
     The token counts are the model's ``usage`` for this text; None when no model wrote it.
@@ -75,8 +74,7 @@ class GeneratedText:
         return self.generated_by == FALLBACK_GENERATED_BY
 
 
-@dataclass(frozen=True, slots=True)
-class WriteRequest:
+class WriteRequest(NamedTuple):
     """One notification to write: whose, which category, for which date."""
 
     user: Profile

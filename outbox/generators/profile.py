@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 import unicodedata
-from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 NAME_MAX_CHARS = 60
 FIELD_MAX_CHARS = 80
@@ -31,12 +31,13 @@ class Profile(Protocol):
     health_goals: str
 
 
-@dataclass(frozen=True, slots=True)
-class UserProfile:
+class UserProfile(NamedTuple):
     """The profile fields of an ``accounts.User``, as generation reads them.
 
     A plain value rather than a model instance: cheaper to build by the thousand,
     and a generator (running on an event loop) cannot trigger a query through it.
+    A named tuple, as every value made once per user on generation's path: it
+    builds in less than half the time of a frozen dataclass.
     ``rotation_slot`` is what generation picks the category with (see
     ``outbox.categories``); the generators themselves do not read it.
     """
@@ -51,7 +52,7 @@ class UserProfile:
     rotation_slot: int
 
 
-PROFILE_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(UserProfile))
+PROFILE_FIELDS: tuple[str, ...] = UserProfile._fields
 
 
 def clean_text(value: object, *, max_chars: int) -> str:
@@ -66,8 +67,7 @@ def clean_text(value: object, *, max_chars: int) -> str:
     return _BLANKS.sub(" ", text).strip()[:max_chars].strip()
 
 
-@dataclass(frozen=True, slots=True)
-class ProfileFacts:
+class ProfileFacts(NamedTuple):
     """A user's profile reduced to what the text talks about."""
 
     name: str
@@ -133,6 +133,9 @@ def first_name_of(name: str) -> str:
 
 
 def _strip_punctuation(word: str) -> str:
+    if word.isascii():
+        # The common case: ASCII's punctuation and symbols are exactly these.
+        return word.strip(string.punctuation)
     start, end = 0, len(word)
     while start < end and unicodedata.category(word[start])[0] in "PS":
         start += 1
