@@ -47,13 +47,19 @@ class DailyNotification(models.Model):
     title = models.CharField(max_length=200)
     body = models.TextField()
     generated_by = models.CharField(max_length=100)
+    # The defaults a new row starts from are the database's too, so bulk writes
+    # (``outbox.rows``) leave these columns out.
     status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+        max_length=16,
+        choices=Status.choices,
+        default=Status.PENDING,
+        db_default=Status.PENDING,
+        db_index=True,
     )
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0, db_default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
+    last_error = models.TextField(blank=True, default="", db_default="")
     delivered_at = models.DateTimeField(null=True, blank=True)
     # The delivery window: never sent before send_at, nor at or after expires_at (null: no expiry).
     send_at = models.DateTimeField(default=timezone.now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from freezegun import freeze_time
 
 from accounts.models import User
 from outbox.generation import notifications_generate
@@ -30,9 +31,12 @@ COMPARED = (
     "lease_expires_at",
     "last_error",
     "delivered_at",
+    "send_at",
     "expires_at",
     "prompt_tokens",
     "completion_tokens",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -42,8 +46,10 @@ def run_both_ways(monkeypatch, *, existing: list[User]) -> list[tuple]:
     for vendors in (frozenset({"postgresql"}), frozenset()):
         monkeypatch.setattr("core.db.COPY_VENDORS", vendors)
         DailyNotification.objects.all().delete()
-        for user in existing:
-            notification_create(user=user, date=DATE, generated_by="earlier")
+        # The clock stopped: the rows written beforehand are stamped alike both times.
+        with freeze_time(NOW):
+            for user in existing:
+                notification_create(user=user, date=DATE, generated_by="earlier")
         summary = notifications_generate(
             date=DATE, now=NOW, generator=OfflineGenerator(), concurrency=1, chunk_size=300
         )
@@ -102,8 +108,10 @@ class RacingGenerator(OfflineGenerator):
         self.rivals = rivals
 
     def write_many(self, *, requests, concurrency=1):
-        for rival in self.rivals:
-            notification_create(user=rival, date=DATE, generated_by="rival")
+        # The clock stopped: the rivals' rows are stamped alike on both paths.
+        with freeze_time(NOW):
+            for rival in self.rivals:
+                notification_create(user=rival, date=DATE, generated_by="rival")
         self.rivals = []
         yield from super().write_many(requests=requests, concurrency=concurrency)
 
