@@ -597,7 +597,7 @@ def previous_path_generate(*, date: datetime.date) -> tuple[int, int]:
         ]
         rows = [
             NewRow(
-                id=uuid.uuid4(),
+                id=uuid.uuid4().hex,
                 user_id=request.user.user_id,
                 category=request.category,
                 title=text.title,

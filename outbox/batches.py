@@ -28,7 +28,6 @@ import datetime
 import logging
 import tempfile
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -65,7 +64,7 @@ from outbox.generators.batch import (
 )
 from outbox.generators.profile import PROFILE_FIELDS, UserProfile
 from outbox.models import DailyNotification, GenerationBatch, GenerationBatchRequest
-from outbox.rows import NewRow, rows_insert
+from outbox.rows import NewRow, new_ids, rows_insert
 from outbox.window import Window, window_for, zone_for
 
 logger = logging.getLogger(__name__)
@@ -714,6 +713,7 @@ def _answers_write(*, batch: GenerationBatch, answers: list[BatchAnswer], taken:
         mutes[user_id] = muted or ()
     windows: dict[tuple, Window] = {}
     rows = []
+    ids = iter(new_ids(len(usable)))
     for answer in usable:
         key = answer.key
         if (
@@ -736,7 +736,7 @@ def _answers_write(*, batch: GenerationBatch, answers: list[BatchAnswer], taken:
         text = answer.text
         rows.append(
             NewRow(
-                id=uuid.uuid4(),
+                id=next(ids),
                 user_id=key.user_id,
                 category=key.category,
                 title=text.title,

@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -49,7 +48,7 @@ from outbox.generators.base import (
 from outbox.generators.offline import OfflineGenerator
 from outbox.group_walk import users_after, users_without_a_row
 from outbox.planning import GenerationPlan, PlannedWindow, SendGroup, generation_plan
-from outbox.rows import NewRow, rows_insert
+from outbox.rows import NewRow, new_ids, rows_insert
 from outbox.window import Window
 
 logger = logging.getLogger(__name__)
@@ -294,6 +293,7 @@ class _Run:
             return
         queued = {id(item.request): item for item in queue}
         rows: list[NewRow] = []
+        ids = iter(new_ids(len(queue)))
         for request, text in self._texts([item.request for item in queue]):
             item = queued[id(request)]
             self.prompt_tokens += text.prompt_tokens or 0
@@ -301,7 +301,7 @@ class _Run:
             if text.generated_by == FALLBACK_GENERATED_BY and not item.at_deadline:
                 self.left += 1  # the model could not serve them; there is time to ask again
             else:
-                rows.append(_new_row(request, text, item.window))
+                rows.append(_new_row(request, text, item.window, next(ids)))
             self.unwritten -= 1
             self._progress()
         if self.outage is None:
@@ -345,9 +345,9 @@ class _Run:
             self.on_progress(min(self.walked - self.unwritten, self.total), self.total)
 
 
-def _new_row(request: WriteRequest, text: GeneratedText, window: Window) -> NewRow:
+def _new_row(request: WriteRequest, text: GeneratedText, window: Window, id: str) -> NewRow:
     return NewRow(
-        id=uuid.uuid4(),
+        id=id,
         user_id=request.user.user_id,
         category=request.category,
         title=text.title,

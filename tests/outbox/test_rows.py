@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from outbox.models import DailyNotification
-from outbox.rows import NewRow, rows_insert
+from outbox.rows import NewRow, new_ids, rows_insert
 from outbox.window import Window
 from tests.factories import user_create
 
@@ -34,9 +34,10 @@ def test_the_database_defaults_are_the_model_defaults() -> None:
 @pytest.mark.django_db
 def test_a_row_written_in_bulk_is_the_row_the_model_would_save() -> None:
     user = user_create()
+    (row_id,) = new_ids(1)
     row = NewRow(
         window=WINDOW,
-        id=uuid.uuid4(),
+        id=row_id,
         user_id=user.user_id,
         category=DailyNotification.Category.TIP,
         title="Drink water",
@@ -44,7 +45,7 @@ def test_a_row_written_in_bulk_is_the_row_the_model_would_save() -> None:
         generated_by="offline",
     )
     assert rows_insert(rows=[row], written_at=WRITTEN_AT) == [row]
-    stored = DailyNotification.objects.get(id=row.id)
+    stored = DailyNotification.objects.get(id=uuid.UUID(row_id))
     modelled = DailyNotification(
         user=user,
         date=WINDOW.date,
@@ -64,3 +65,16 @@ def test_a_row_written_in_bulk_is_the_row_the_model_would_save() -> None:
         name: getattr(modelled, name) for name in compared
     }
     assert stored.created_at == stored.updated_at == WRITTEN_AT
+
+
+def test_new_ids_are_distinct_version_4_uuids() -> None:
+    ids = new_ids(10_000)
+    assert len(set(ids)) == len(ids)
+    parsed = [uuid.UUID(row_id) for row_id in ids]
+    assert {(one.version, one.variant) for one in parsed} == {(4, uuid.RFC_4122)}
+    assert [one.hex for one in parsed] == ids
+    # Every other bit is random: over many ids each takes both values.
+    varying = 0
+    for one in parsed:
+        varying |= one.int ^ parsed[0].int
+    assert bin(varying).count("1") == 128 - 6
