@@ -13,6 +13,7 @@ import functools
 import hashlib
 import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from outbox.generators.base import (
@@ -400,10 +401,10 @@ class _Picker:
         digest = hashlib.blake2b(seed.encode(), digest_size=32).digest()
         self._numbers = iter(struct.unpack(">16H", digest))
 
-    def __call__(self, options: tuple):
+    def __call__(self, options: Sequence):
         return options[next(self._numbers) % len(options)]
 
     def other(self, options: tuple[str, ...], *, taken: tuple[str | None, ...]) -> str | None:
         """One of ``options`` that is not in ``taken``; None when every one is."""
-        left = tuple(option for option in options if option not in taken)
+        left = [option for option in options if option not in taken]
         return self(left) if left else None
