@@ -180,6 +180,8 @@ class _Run:
         self.fallback_writer = OfflineGenerator(generated_by=FALLBACK_GENERATED_BY)
         self.outage: str | None = None
         self.queue: list[_Queued] = []
+        # Rows whose text is written, held to be inserted with the next chunk (``_flush``).
+        self.held: list[NewRow] = []
         self.created = self.existing = self.fallback = self.left = self.muted = 0
         self.in_batch = 0
         self.batches_open = False
@@ -202,7 +204,7 @@ class _Run:
                 break
             if self.limit is not None and self.walked >= self.limit:
                 break
-        self._flush()
+        self._flush(last=True)
         self._progress(force=True)
         return GenerationSummary(
             created=self.created,
@@ -286,11 +288,32 @@ class _Run:
             self.queue.append(_Queued(request=request, window=window, at_deadline=at_deadline))
             self.unwritten += 1
 
-    def _flush(self) -> None:
-        """Write the queued users' text and rows: one call of the generator, one insert."""
+    def _flush(self, *, last: bool = False) -> None:
+        """Write the queued users' text and their rows: one call of the generator, one insert.
+
+        Text written locally (offline) is written while the database is still
+        inserting the rows of the text before, which are held until then; ``last``
+        inserts what is held. Text from a service is inserted at once, so no
+        transaction stays open across its calls.
+        """
         queue, self.queue = self.queue, []
-        if not queue:
+        if not (self.generator.writes_locally or self.outage is not None):
+            self._insert(self._rows_written(queue))
             return
+        held, self.held = self.held, []
+
+        def write() -> None:
+            self.held = self._rows_written(queue)
+
+        self._insert(held, meanwhile=write)
+        if last:
+            held, self.held = self.held, []
+            self._insert(held)
+
+    def _rows_written(self, queue: list[_Queued]) -> list[NewRow]:
+        """The rows of the queued users whose text may be kept, their text written."""
+        if not queue:
+            return []
         queued = {id(item.request): item for item in queue}
         rows: list[NewRow] = []
         ids = iter(new_ids(len(queue)))
@@ -306,7 +329,10 @@ class _Run:
             self._progress()
         if self.outage is None:
             self.outage = self.generator.outage()
-        inserted = rows_insert(rows=rows, written_at=self.clock())
+        return rows
+
+    def _insert(self, rows: list[NewRow], *, meanwhile: Callable[[], None] | None = None) -> None:
+        inserted = rows_insert(rows=rows, written_at=self.clock(), meanwhile=meanwhile)
         self.created += len(inserted)
         self.fallback += sum(1 for row in inserted if row.generated_by == FALLBACK_GENERATED_BY)
         # Rows another run inserted between the read and the insert.

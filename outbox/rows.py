@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable
 from typing import NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -72,14 +73,26 @@ ROW_COLUMNS = NewRow._fields[1:]
 WINDOW_COLUMNS = ("date", "send_at", "expires_at")
 
 
-def rows_insert(*, rows: list[NewRow], written_at: datetime.datetime) -> list[NewRow]:
+def rows_insert(
+    *,
+    rows: list[NewRow],
+    written_at: datetime.datetime,
+    meanwhile: Callable[[], None] | None = None,
+) -> list[NewRow]:
     """Insert ``rows`` in one statement, skipping users who have a row for the date by now.
 
     Returns the rows that went in. Usually that is all of them, which the row count
     says; when another run got some users first, the rows that went in are those
     whose id (made here, not by the database) is in the table.
+
+    ``meanwhile`` is called exactly once. On PostgreSQL it runs while the server is
+    still working through the rows, so the caller's own work (the next chunk's
+    text) overlaps the database's; it must not use the database, and if it raises,
+    nothing of this insert is written. Elsewhere it runs after the insert.
     """
     if not rows:
+        if meanwhile is not None:
+            meanwhile()
         return []
     # The connection itself, not the thread-local proxy: it is consulted for every value.
     connection = connections[DEFAULT_DB_ALIAS]
@@ -115,11 +128,15 @@ def rows_insert(*, rows: list[NewRow], written_at: datetime.datetime) -> list[Ne
 
     params = [row[1:] + window_values(row.window) + defaults for row in rows]
     if copy:
-        return _rows_insert_copy(rows=rows, params=params, columns=columns, connection=connection)
+        return _rows_insert_copy(
+            rows=rows, params=params, columns=columns, connection=connection, meanwhile=meanwhile
+        )
     insert = insert_ignore_sql(connection=connection, table=meta.db_table, columns=columns)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(insert, params)
         inserted_count = cursor.rowcount
+    if meanwhile is not None:
+        meanwhile()
     if inserted_count == len(rows):
         return rows
     ours = {
@@ -152,6 +169,7 @@ def _rows_insert_copy(
     params: list[tuple],
     columns: list[str],
     connection: BaseDatabaseWrapper,
+    meanwhile: Callable[[], None] | None,
 ) -> list[NewRow]:
     """The PostgreSQL path of ``rows_insert``: the rows go in by ``COPY``.
 
@@ -174,6 +192,7 @@ def _rows_insert_copy(
             columns=columns,
             rows=params,
             key=meta.pk.column,
+            meanwhile=meanwhile,
         )
     if inserted is None:
         return rows

@@ -182,6 +182,40 @@ def test_a_row_inserted_meanwhile_by_another_run_counts_as_existing() -> None:
     assert DailyNotification.objects.count() == 3
 
 
+class InsertWatchingGenerator(CountingGenerator):
+    """Notes, each time it is asked for text, whether an insert was open on the connection."""
+
+    def __init__(self, *, writes_locally: bool) -> None:
+        super().__init__()
+        self.writes_locally = writes_locally
+        self.outside = len(connection.atomic_blocks)
+        self.inside_insert: list[bool] = []
+
+    def write_many(
+        self, *, requests: Sequence[WriteRequest], concurrency: int = 1
+    ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
+        self.inside_insert.append(len(connection.atomic_blocks) > self.outside)
+        yield from super().write_many(requests=requests, concurrency=concurrency)
+
+
+def test_text_from_a_service_is_never_written_inside_an_insert() -> None:
+    users_create(7)
+    generator = InsertWatchingGenerator(writes_locally=False)
+    assert generate(generator, chunk_size=3).created == 7
+    assert generator.inside_insert == [False, False, False]
+
+
+def test_local_text_is_written_while_the_chunk_before_is_inserted() -> None:
+    users_create(7)
+    generator = InsertWatchingGenerator(writes_locally=True)
+    summary = generate(generator, chunk_size=3)
+    assert (summary.created, DailyNotification.objects.count()) == (7, 7)
+    # The first chunk has no insert before it; elsewhere than PostgreSQL the insert is
+    # over when the next text is written.
+    overlapped = copy_supported(connection)
+    assert generator.inside_insert == [False, overlapped, overlapped]
+
+
 def test_queries_do_not_grow_with_users(django_assert_max_num_queries) -> None:
     users_create(60)
     # groups, disabled count, whether a batch is open; then a chunk: keys with their

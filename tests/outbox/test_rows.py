@@ -6,11 +6,13 @@ import datetime
 import uuid
 
 import pytest
+from django.db import connection
+from psycopg import pq
 
 from outbox.models import DailyNotification
 from outbox.rows import NewRow, new_ids, rows_insert
 from outbox.window import Window
-from tests.factories import user_create
+from tests.factories import user_create, users_create
 
 WRITTEN_AT = datetime.datetime(2026, 11, 22, 7, 0, tzinfo=datetime.UTC)
 WINDOW = Window(
@@ -78,3 +80,71 @@ def test_new_ids_are_distinct_version_4_uuids() -> None:
     for one in parsed:
         varying |= one.int ^ parsed[0].int
     assert bin(varying).count("1") == 128 - 6
+
+
+def bulk_rows(count: int) -> list[NewRow]:
+    users = users_create(count)
+    return [
+        NewRow(
+            window=WINDOW,
+            id=row_id,
+            user_id=user.user_id,
+            category=DailyNotification.Category.TIP,
+            title="Drink water",
+            body="A glass before lunch.",
+            generated_by="offline",
+        )
+        for user, row_id in zip(users, new_ids(count), strict=True)
+    ]
+
+
+class Meanwhile:
+    """Counts its calls, and notes whether the connection was busy with the insert at each."""
+
+    def __init__(self) -> None:
+        self.calls: list[bool] = []
+
+    def __call__(self) -> None:
+        raw = connection.connection
+        self.calls.append(
+            connection.vendor == "postgresql"
+            and raw.pgconn.transaction_status == pq.TransactionStatus.ACTIVE
+        )
+
+
+@pytest.mark.django_db
+def test_meanwhile_runs_once_during_the_copy_on_postgresql_and_after_the_insert_elsewhere() -> None:
+    rows = bulk_rows(50)
+    meanwhile = Meanwhile()
+    assert rows_insert(rows=rows, written_at=WRITTEN_AT, meanwhile=meanwhile) == rows
+    # On PostgreSQL the COPY is still in progress: the caller's work overlaps the server's.
+    assert meanwhile.calls == [connection.vendor == "postgresql"]
+    assert DailyNotification.objects.count() == 50
+
+
+@pytest.mark.django_db
+def test_meanwhile_runs_once_when_rows_conflict_and_when_there_are_none() -> None:
+    rows = bulk_rows(10)
+    rows_insert(rows=rows[:4], written_at=WRITTEN_AT)
+    again = [row._replace(id=row_id) for row, row_id in zip(rows, new_ids(10), strict=True)]
+    meanwhile = Meanwhile()
+    inserted = rows_insert(rows=again, written_at=WRITTEN_AT, meanwhile=meanwhile)
+    assert inserted == again[4:]
+    assert len(meanwhile.calls) == 1
+    empty = Meanwhile()
+    assert rows_insert(rows=[], written_at=WRITTEN_AT, meanwhile=empty) == []
+    assert len(empty.calls) == 1
+
+
+@pytest.mark.django_db
+def test_an_error_meanwhile_writes_nothing_of_the_insert() -> None:
+    rows = bulk_rows(5)
+
+    def failing() -> None:
+        raise RuntimeError("the next chunk's text failed")
+
+    with pytest.raises(RuntimeError):
+        rows_insert(rows=rows, written_at=WRITTEN_AT, meanwhile=failing)
+    # On PostgreSQL the copy is abandoned; elsewhere the insert was done before.
+    expected = 0 if connection.vendor == "postgresql" else 5
+    assert DailyNotification.objects.count() == expected
