@@ -397,9 +397,11 @@ def worker_users(count: int) -> None:
 
 
 def worker_generate(generator_name: str, concurrency: int) -> dict:
+    from core.commands import startup_objects_freeze
     from outbox.generation import notifications_generate
     from outbox.generators import generator_for
 
+    startup_objects_freeze()  # as runpipeline generate does
     started, started_cpu = time.perf_counter(), time.process_time()
     summary = notifications_generate(
         date=DATE, now=DATE_NOW, generator=generator_for(generator_name), concurrency=concurrency

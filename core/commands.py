@@ -7,6 +7,8 @@ as a ``CommandError``, which Django prints as one line with exit status 1.
 
 from __future__ import annotations
 
+import gc
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import InterfaceError, OperationalError, ProgrammingError
 
@@ -42,3 +44,15 @@ def database_error_message(
     if isinstance(error, ProgrammingError):
         return None
     return f"database unavailable: {first_line} (check DATABASE_URL)"
+
+
+def startup_objects_freeze() -> None:
+    """Keep everything loaded so far out of the garbage collector's full passes.
+
+    A command's process keeps its startup objects (Django, the apps, the libraries:
+    over a hundred thousand) until it exits, yet a long run that allocates by the
+    million has the collector rescan them at every full pass: a fifth of
+    generation's CPU. For processes that run one command and exit, not for a
+    long-lived task worker (whatever is frozen is never collected).
+    """
+    gc.freeze()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import gc
 import io
 import re
 from functools import partial
@@ -261,3 +262,18 @@ def test_max_seconds_not_reached_prints_the_usual_line(chunks_of_two) -> None:
 def test_max_seconds_must_be_a_positive_number(value: str) -> None:
     with pytest.raises(CommandError, match="--max-seconds"):
         call_command("runpipeline", "generate", "--max-seconds", value)
+
+
+@pytest.fixture
+def unfrozen():
+    """The collector as the test runner had it, whatever the command froze."""
+    yield
+    gc.unfreeze()
+
+
+@pytest.mark.django_db
+def test_generate_keeps_the_startup_objects_out_of_full_collections(unfrozen) -> None:
+    gc.unfreeze()
+    users_create(2)
+    generate("--date", a_later_day())
+    assert gc.get_freeze_count() > 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError, CommandParser
 
-from core.commands import DatabaseCommand
+from core.commands import DatabaseCommand, startup_objects_freeze
 from core.parsing import positive_float, positive_int
 from core.progress import progress_bar
 from pipeline.signals import STOP_GRACE_SECONDS, stop_on_signals
@@ -136,6 +136,7 @@ class Command(DatabaseCommand):
         """Run generate and print its summary; the line about users left, if any."""
         day = generate_date_parse(options.get("date"))
         generator = generator_choose(options.get("generator"))
+        startup_objects_freeze()
         with progress_bar(desc=f"generate {day or 'due'}", unit="user") as on_progress:
             result = generation_run(
                 date=day,
