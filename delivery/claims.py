@@ -324,8 +324,9 @@ def notifications_settle(
     engine = "postgresql" if postgresql else "sqlite"
     sql = SETTLE_SQL.format(rows=SETTLE_ROWS[engine], unindexed=SETTLE_UNINDEXED[engine])
     for chunk in chunked(settlements, SETTLE_CHUNK):
+        ids = [adapt_uuid(item.notification_id) for item in chunk]
         columns = (
-            [adapt_uuid(item.notification_id) for item in chunk],
+            ids,
             [item.status for item in chunk],
             [adapt_datetime(item.next_attempt_at) for item in chunk],
             [item.last_error for item in chunk],
@@ -338,9 +339,12 @@ def notifications_settle(
             rows = [json.dumps(list(zip(*columns, strict=True)), separators=(",", ":"))]
         # In the order of the placeholders: SET's updated_at, the rows, WHERE's lease.
         params = [now, *rows, db_datetime(lease)]
+        # A returned id is one of the values sent: it maps back to its UUID without
+        # being parsed again (thousands a second, on the thread the event loop needs).
+        sent = dict(zip(ids, (item.notification_id for item in chunk), strict=True))
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            written.update(as_uuid(row[0]) for row in cursor.fetchall())
+            written.update(sent[row[0]] for row in cursor.fetchall())
     return written
 
 

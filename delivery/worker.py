@@ -65,9 +65,11 @@ logger = logging.getLogger(__name__)
 # finished so far is settled every this often, so one slow attempt cannot keep the
 # rest of its batch unsettled (and their leases running out).
 SETTLE_INTERVAL_SECONDS = 0.75
-# Rows held at most (claimed, not finished): the attempts in flight plus this many
-# batches behind them. A new batch is claimed as soon as one batch's worth of room
-# opens, so one more is always queued while the claim runs.
+# Rows held at most (claimed, not settled yet): the attempts in flight plus this many
+# batches behind them. Rows whose attempt has finished count until their settle, so
+# that fast senders cannot have the worker claim ahead without bound. A new batch is
+# claimed as soon as one batch's worth of room opens (finished rows are settled
+# first to make it), so one more is always queued while the claim runs.
 QUEUED_BATCHES = 2
 # An attempt starts no later than this many timeouts before its lease ends: it then
 # ends (hard deadline) a timeout before the lease does, which leaves that for the settle.
@@ -182,10 +184,12 @@ class DeliveryWorker:
             self.held_max = max(1, min(self.held_max, sendable))
         # A batch is claimed once this much room has opened.
         self.claim_at = min(batch_size, self.held_max)
-        # Rows claimed whose attempt has not finished, across batches (senders count down).
+        # Rows claimed and not settled yet, across batches (this thread alone counts them).
+        self.held = 0
+        # Of those, rows whose attempt has not finished (the senders count down).
         self.unfinished = 0
         self.lock = threading.Lock()
-        # Set by the senders when a batch completes or room for a claim opens.
+        # Set by the senders when a batch completes or settling would make room for a claim.
         self.progress = threading.Event()
         self.last_partial_settle = time.monotonic()
         # Database errors in a row; `forever` waits longer after each.
@@ -200,6 +204,11 @@ class DeliveryWorker:
     @property
     def claim_room(self) -> int:
         """Rows that may be claimed now without holding more than ``held_max``."""
+        return self.held_max - self.held
+
+    @property
+    def settled_room(self) -> int:
+        """Rows that could be claimed once every finished attempt is settled."""
         return self.held_max - self.unfinished
 
     def run(self, *, forever: bool, max_seconds: float | None) -> DeliverySummary:
@@ -328,6 +337,7 @@ class DeliveryWorker:
                 return None
         lease_ends = claimed_at + self.config.lease_seconds
         batch = _Batch(claim=claim, lease_ends=lease_ends, unfinished=len(claim.notifications))
+        self.held += batch.unfinished
         with self.lock:
             self.unfinished += batch.unfinished
         futures = self.sender.submit(
@@ -343,7 +353,7 @@ class DeliveryWorker:
         with self.lock:
             batch.unfinished -= 1
             self.unfinished -= 1
-            wake = batch.unfinished == 0 or self.claim_room == self.claim_at
+            wake = batch.unfinished == 0 or self.settled_room == self.claim_at
         if wake:
             self.progress.set()
 
@@ -351,7 +361,9 @@ class DeliveryWorker:
         """Wait for a batch to complete, room for a claim or the settle interval; then settle.
 
         A batch that completes is settled whole (one write for it all); once the
-        interval has passed, every batch's finished rows are settled now and the rest later.
+        interval has passed, every batch's finished rows are settled now and the rest
+        later. When settling finished rows is all a claim waits for, the oldest
+        batches' finished rows are settled until there is room for it.
         """
         due = self.last_partial_settle + SETTLE_INTERVAL_SECONDS
         while True:
@@ -360,6 +372,8 @@ class DeliveryWorker:
                 break
             if may_claim and self._claim_size():
                 return
+            if may_claim and self._claim_waits_for_settle():
+                break
             remaining = due - time.monotonic()
             if remaining <= 0:
                 break
@@ -370,10 +384,19 @@ class DeliveryWorker:
         for batch in list(in_flight):
             if batch.unfinished == 0:
                 self._settle(batch, list(batch.pending), forever=forever)
-            elif partial and batch.unfinished < len(batch.pending):
+            elif batch.unfinished < len(batch.pending) and (
+                partial or (may_claim and self._claim_waits_for_settle())
+            ):
                 finished = [future for future in batch.pending if future.done()]
                 if finished:
                     self._settle(batch, finished, forever=forever)
+
+    def _claim_waits_for_settle(self) -> bool:
+        """A batch could be claimed but for finished rows that are not settled yet."""
+        return (
+            self.breaker.claim_limit() is None
+            and self.claim_room < self.claim_at <= self.settled_room
+        )
 
     def _breaker_publish(self, *, final: bool = False) -> None:
         """Log the breaker's changes and write them where the dashboard reads them.
@@ -427,6 +450,8 @@ class DeliveryWorker:
         """
         sent: list[tuple[ClaimedNotification, SendResult]] = []
         unsent: list = []
+        # Out of the pipeline's count now, whatever becomes of the write.
+        self.held -= len(finished)
         for future in finished:
             notification = batch.pending.pop(future)
             result = future.result()

@@ -17,6 +17,8 @@ import pytest
 from django.utils import timezone
 
 from delivery.models import DeliveryAttempt
+from delivery.transport import SendResult, Transport
+from delivery.transport.base import result_answered
 from outbox.models import DailyNotification
 from tests.factories import notification_create, users_create
 
@@ -331,3 +333,41 @@ def test_with_debug_on_the_query_log_does_not_grow_with_batches(deliver, setting
 
     # Eight batches ran; what is left is the log of the last loop turns only.
     assert len(connection.queries) < 10
+
+
+class InstantTransport(Transport):
+    """Answers every attempt with 200 at once: senders far faster than the claims."""
+
+    def send(self, notification) -> SendResult:
+        return result_answered(
+            notification,
+            started_at=timezone.now(),
+            started=time.perf_counter(),
+            http_status=200,
+            body=b"",
+            retry_after=None,
+            location=None,
+        )
+
+
+def test_fast_senders_do_not_let_claimed_rows_pile_up_unsettled(deliver, monkeypatch):
+    from delivery import worker
+
+    notifications_create(200)
+    held: list[int] = []
+    claim = worker.notifications_claim
+
+    def slow_claim(**kwargs):
+        # Slower than the senders take to finish a batch: room reopens during each claim.
+        time.sleep(0.05)
+        result = claim(**kwargs)
+        held.append(DailyNotification.objects.filter(status=Status.SENDING).count())
+        return result
+
+    monkeypatch.setattr(worker, "notifications_claim", slow_claim)
+
+    summary = deliver(concurrency=4, batch_size=20, transport=InstantTransport())
+
+    assert summary.delivered == 200
+    # Claimed and not settled: at most the attempts in flight and the queued batches.
+    assert max(held) <= 4 + worker.QUEUED_BATCHES * 20
