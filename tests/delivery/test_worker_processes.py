@@ -73,8 +73,9 @@ def test_a_worker_killed_mid_batch_is_taken_over_after_its_lease(
 
 def concurrent_workers_deliver_everything_once(manage_py, endpoint, workers: int) -> None:
     ids = notifications_create(300)
-    # Slow enough that one worker alone would need longer than the others take to start.
-    endpoint.app.faults.latency_ms = 20
+    # Slow enough that one worker alone would need longer than the others take to
+    # start, even on a loaded machine where starting takes seconds: 7.5 s at 100 ms.
+    endpoint.app.faults.latency_ms = 100
     options = ["--concurrency", "4", "--batch-size", "10"]
     processes = [
         manage_py("runpipeline", "deliver", *options, env=worker_env(endpoint))
