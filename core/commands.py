@@ -49,10 +49,10 @@ def database_error_message(
 def startup_objects_freeze() -> None:
     """Keep everything loaded so far out of the garbage collector's full passes.
 
-    A command's process keeps its startup objects (Django, the apps, the libraries:
-    over a hundred thousand) until it exits, yet a long run that allocates by the
-    million has the collector rescan them at every full pass: a fifth of
-    generation's CPU. For processes that run one command and exit, not for a
-    long-lived task worker (whatever is frozen is never collected).
+    A command's process keeps its startup objects (Django, the apps, the libraries)
+    until it exits, yet a long run that allocates by the million has the collector
+    rescan them at every full pass, a large share of generation's CPU. For
+    processes that run one command and exit, not for a long-lived task worker
+    (whatever is frozen is never collected).
     """
     gc.freeze()

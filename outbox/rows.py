@@ -58,8 +58,7 @@ def new_ids(count: int) -> list[str]:
     """``count`` new row ids: random (version 4) UUIDs as 32 hex digits, from one read of randomness.
 
     A ``uuid.uuid4()`` per row reads the system's randomness once each and builds an
-    object the driver formats again; this costs half as much, and SQLite stores the
-    hex digits as they are.
+    object the driver formats again; SQLite stores the hex digits as they are.
     """
     randomness = os.urandom(16 * count)
     return [
@@ -97,20 +96,20 @@ def rows_insert(
     # The connection itself, not the thread-local proxy: it is consulted for every value.
     connection = connections[DEFAULT_DB_ALIAS]
     meta = DailyNotification._meta
-    field = {field.attname: field for field in meta.concrete_fields}
+    field_named = {field.attname: field for field in meta.concrete_fields}
     defaulted = _columns_defaulted_here()
-    columns = [field[name].column for name in (*ROW_COLUMNS, *WINDOW_COLUMNS)]
+    columns = [field_named[name].column for name in (*ROW_COLUMNS, *WINDOW_COLUMNS)]
     columns += [field.column for field in defaulted]
     # One template row gives the columns the database does not fill their model
     # defaults, prepared once per insert; each window's values are prepared once per
     # window. A row's parameters are then three tuples joined, with no work per column.
-    copy = copy_supported(connection)
+    by_copy = copy_supported(connection)
 
     def prepared(field: Field, value: object) -> object:
         value = field.get_db_prep_save(value, connection)
         # COPY reads text: the driver formatting dates and instants anew for every row
         # costs more than all the other values of the row together.
-        return value.isoformat() if copy and isinstance(value, datetime.date) else value
+        return value.isoformat() if by_copy and isinstance(value, datetime.date) else value
 
     template = DailyNotification(created_at=written_at, updated_at=written_at)
     defaults = tuple(prepared(field, getattr(template, field.attname)) for field in defaulted)
@@ -122,12 +121,12 @@ def rows_insert(
         values = windows.get(id(window))
         if values is None:
             values = windows[id(window)] = tuple(
-                prepared(field[name], getattr(window, name)) for name in WINDOW_COLUMNS
+                prepared(field_named[name], getattr(window, name)) for name in WINDOW_COLUMNS
             )
         return values
 
     params = [row[1:] + window_values(row.window) + defaults for row in rows]
-    if copy:
+    if by_copy:
         return _rows_insert_copy(
             rows=rows, params=params, columns=columns, connection=connection, meanwhile=meanwhile
         )
