@@ -459,10 +459,8 @@ def worker_raw() -> dict:
 
     def timed(name: str, insert) -> None:
         # Emptied as generation found it: a DELETE would leave the next method dead rows
-        # and index entries to work around (SQLite has no TRUNCATE; its DELETE empties).
-        empty = "TRUNCATE {} CASCADE" if connection.vendor == "postgresql" else "DELETE FROM {}"
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(empty.format(table))
+        # and index entries to work around.
+        worker_empty()
         started, started_cpu = time.perf_counter(), time.process_time()
         # The commit is part of the insert, as it is for generation.
         with transaction.atomic(), connection.cursor() as cursor:

@@ -12,7 +12,7 @@ from psycopg import pq
 from outbox.models import DailyNotification
 from outbox.rows import NewRow, new_ids, rows_insert
 from outbox.window import Window
-from tests.factories import user_create, users_create
+from tests.factories import users_create
 
 WRITTEN_AT = datetime.datetime(2026, 11, 22, 7, 0, tzinfo=datetime.UTC)
 WINDOW = Window(
@@ -20,6 +20,22 @@ WINDOW = Window(
     send_at=datetime.datetime(2026, 11, 22, 8, 0, tzinfo=datetime.UTC),
     expires_at=datetime.datetime(2026, 11, 22, 21, 0, tzinfo=datetime.UTC),
 )
+
+
+def bulk_rows(count: int) -> list[NewRow]:
+    users = users_create(count)
+    return [
+        NewRow(
+            window=WINDOW,
+            id=row_id,
+            user_id=user.user_id,
+            category=DailyNotification.Category.TIP,
+            title="Drink water",
+            body="A glass before lunch.",
+            generated_by="offline",
+        )
+        for user, row_id in zip(users, new_ids(count), strict=True)
+    ]
 
 
 def test_the_database_defaults_are_the_model_defaults() -> None:
@@ -35,21 +51,11 @@ def test_the_database_defaults_are_the_model_defaults() -> None:
 
 @pytest.mark.django_db
 def test_a_row_written_in_bulk_is_the_row_the_model_would_save() -> None:
-    user = user_create()
-    (row_id,) = new_ids(1)
-    row = NewRow(
-        window=WINDOW,
-        id=row_id,
-        user_id=user.user_id,
-        category=DailyNotification.Category.TIP,
-        title="Drink water",
-        body="A glass before lunch.",
-        generated_by="offline",
-    )
+    (row,) = bulk_rows(1)
     assert rows_insert(rows=[row], written_at=WRITTEN_AT) == [row]
-    stored = DailyNotification.objects.get(id=uuid.UUID(row_id))
+    stored = DailyNotification.objects.get(id=uuid.UUID(row.id))
     modelled = DailyNotification(
-        user=user,
+        user_id=row.user_id,
         date=WINDOW.date,
         category=row.category,
         title=row.title,
@@ -80,22 +86,6 @@ def test_new_ids_are_distinct_version_4_uuids() -> None:
     for one in parsed:
         varying |= one.int ^ parsed[0].int
     assert bin(varying).count("1") == 128 - 6
-
-
-def bulk_rows(count: int) -> list[NewRow]:
-    users = users_create(count)
-    return [
-        NewRow(
-            window=WINDOW,
-            id=row_id,
-            user_id=user.user_id,
-            category=DailyNotification.Category.TIP,
-            title="Drink water",
-            body="A glass before lunch.",
-            generated_by="offline",
-        )
-        for user, row_id in zip(users, new_ids(count), strict=True)
-    ]
 
 
 class Meanwhile:
