@@ -46,7 +46,7 @@ from outbox.generators.base import (
     WriteRequest,
 )
 from outbox.generators.offline import OfflineGenerator
-from outbox.group_walk import users_after, users_without_a_row
+from outbox.group_walk import WalkedUser, profiles_after, users_after, users_without_a_row
 from outbox.planning import GenerationPlan, PlannedWindow, SendGroup, generation_plan
 from outbox.rows import NewRow, new_ids, rows_insert
 from outbox.window import Window
@@ -227,12 +227,24 @@ class _Run:
         """Walk one group's users for one window; False if the time bound stopped the run."""
         group, window = planned.group, planned.window
         last_pk: str | None = None
+        # After a chunk where nobody had the window's row (the day's first run), the
+        # next is read with its profiles at once: one query a chunk, not two.
+        profiles_first = False
         while self.limit is None or self.walked < self.limit:
             count = self.chunk_size
             if self.limit is not None:
                 count = min(count, self.limit - self.walked)
-            chunk = users_after(group=group, date=window.date, after=last_pk, count=count)
-            if not chunk:
+            users: list[WalkedUser] | None = None
+            if profiles_first:
+                read, upto, users = profiles_after(
+                    group=group, date=window.date, after=last_pk, count=count
+                )
+                missing = len(users)
+            else:
+                chunk = users_after(group=group, date=window.date, after=last_pk, count=count)
+                read, upto = len(chunk), chunk[-1][0] if chunk else None
+                missing = sum(1 for _, has_row in chunk if not has_row)
+            if not read:
                 return True
             # Only once this run has text to write or written: users who already have a
             # row cost a query a chunk, so a continuation always gets past them to new
@@ -243,40 +255,55 @@ class _Run:
                 and time.monotonic() >= self.deadline
             ):
                 return False
-            upto = chunk[-1][0]
-            missing = sum(1 for _, has_row in chunk if not has_row)
-            self.existing += len(chunk) - missing
-            self.walked += len(chunk)
+            self.existing += read - missing
+            self.walked += read
             if missing:
                 self._missing_queue(
-                    group=group, window=window, after=last_pk, upto=upto, missing=missing
+                    group=group,
+                    window=window,
+                    after=last_pk,
+                    upto=upto,
+                    missing=missing,
+                    users=users,
                 )
             if len(self.queue) >= self.chunk_size:
                 self._flush()
             self._progress()
-            if len(chunk) < count:
+            if read < count:
                 return True  # the group's last chunk: no need to ask for an empty one
             last_pk = upto
+            profiles_first = missing == read
         return True
 
     def _missing_queue(
-        self, *, group: SendGroup, window: Window, after: str | None, upto: str, missing: int
+        self,
+        *,
+        group: SendGroup,
+        window: Window,
+        after: str | None,
+        upto: str,
+        missing: int,
+        users: list[WalkedUser] | None,
     ) -> None:
-        """Queue the users of the chunk (``after``, ``upto``] still without a row (``missing`` were)."""
+        """Queue the users of the chunk (``after``, ``upto``] still without a row (``missing`` were).
+
+        ``users`` are those users when the chunk was read with its profiles.
+        """
         at_deadline = window.send_at <= self.clock() + self.fallback_minutes
         if self.outage is not None and not at_deadline:
             # Nothing to ask and nothing to write yet: no need to read their profiles.
             self.left += missing
             return
-        users = users_without_a_row(group=group, date=window.date, after=after, upto=upto)
-        # Users who got a row from another run since the chunk was read.
-        self.existing += missing - len(users)
+        if users is None:
+            users = users_without_a_row(group=group, date=window.date, after=after, upto=upto)
+            # Users who got a row from another run since the chunk was read.
+            self.existing += missing - len(users)
         if self.batches_open and not at_deadline and users:
             batched = users_in_open_batches(
-                date=window.date, user_ids=[user.user_id for user, _, _ in users]
+                date=window.date, user_ids=[user.profile.user_id for user in users]
             )
             self.in_batch += len(batched)
-            users = [entry for entry in users if entry[0].user_id not in batched]
+            users = [user for user in users if user.profile.user_id not in batched]
         for user, muted, yesterday in users:
             category = category_for(
                 rotation_slot=user.rotation_slot, date=window.date, muted=muted, yesterday=yesterday

@@ -5,7 +5,9 @@ Two reads a chunk, both keyed on the partial index ``accounts_user_send_group_id
 whether each already has the window's row (on PostgreSQL an index-only walk with
 one probe of the unique (user, date) index per user, so a re-run that finds every
 row present reads no profile), then the profiles of those without one, each with
-the category of their row for the day before (the rotation avoids it).
+the category of their row for the day before (the rotation avoids it). Where no
+user of the chunk before had a row (the day's first run), the profiles are read
+at once (``profiles_after``): one read a chunk.
 
 Plain SQL written once per shape, not querysets: a run reads a few thousand
 chunks, most of them small groups, and compiling a queryset cost more than the
@@ -29,6 +31,7 @@ import datetime
 import json
 from decimal import Decimal
 from functools import lru_cache
+from typing import NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
@@ -58,25 +61,56 @@ def users_after(
 
 def users_without_a_row(
     *, group: SendGroup, date: datetime.date, after: str | None, upto: str
-) -> list[tuple[UserProfile, list[str], str | None]]:
-    """``group``'s users in (``after``, ``upto``] with no row for ``date``, in key order.
+) -> list[WalkedUser]:
+    """``group``'s users in (``after``, ``upto``] with no row for ``date``, in key order."""
+    sql = _profiles_sql(null_time=group.send_time is None, first=after is None, counted=False)
+    return _profiles_read(sql=sql, group=group, date=date, after=after, bound=upto).users
 
-    Each as (profile, muted categories, the category of their row for the day
-    before or None).
+
+def profiles_after(
+    *, group: SendGroup, date: datetime.date, after: str | None, count: int
+) -> ProfilesRead:
+    """The next ``count`` users of ``group`` after ``after`` with their profiles, in one read.
+
+    For chunks where every user is expected to need a row (the day's first run):
+    it saves the keys' read of ``users_after`` that ``users_without_a_row`` follows.
     """
+    sql = _profiles_sql(null_time=group.send_time is None, first=after is None, counted=True)
+    return _profiles_read(sql=sql, group=group, date=date, after=after, bound=count)
+
+
+class WalkedUser(NamedTuple):
+    """A user without the date's row, as the walk reads them."""
+
+    profile: UserProfile
+    muted: list[str]
+    # The category of the user's row for the day before, or None.
+    yesterday: str | None
+
+
+class ProfilesRead(NamedTuple):
+    """A read of profiles: how many users it read, the last key, those without the date's row."""
+
+    read: int
+    last: str | None
+    users: list[WalkedUser]
+
+
+def _profiles_read(
+    *, sql: str, group: SendGroup, date: datetime.date, after: str | None, bound: str | int
+) -> ProfilesRead:
     connection = connections[DEFAULT_DB_ALIAS]
-    sql = _profiles_sql(null_time=group.send_time is None, first=after is None)
     day = connection.ops.adapt_datefield_value(date)
     yesterday = connection.ops.adapt_datefield_value(date - _ONE_DAY)
     params = [day, yesterday, day, *_group_params(group, connection)]
     if after is not None:
         params.append(after)
-    params.append(upto)
+    params.append(bound)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return [
-        (
+    users = [
+        WalkedUser(
             UserProfile(
                 user_id=user_id,
                 name=name,
@@ -104,6 +138,7 @@ def users_without_a_row(
         ) in rows
         if latest != _HAS_ROW
     ]
+    return ProfilesRead(read=len(rows), last=rows[-1][0] if rows else None, users=users)
 
 
 # Nearly every user mutes nothing: their stored list needs no decoding.
@@ -207,14 +242,16 @@ _HAS_ROW = "="
 
 
 @lru_cache(maxsize=8)
-def _profiles_sql(*, null_time: bool, first: bool) -> str:
+def _profiles_sql(*, null_time: bool, first: bool, counted: bool) -> str:
+    """The profiles of a group's users after a key: so many (``counted``), or up to a key."""
     c = _columns()
+    order = _group_order(c)
+    bound = f"ORDER BY {order} LIMIT %s" if counted else f"AND u.{c['pk']} <= %s ORDER BY {order}"
     latest = (
         f"CASE WHEN n.{c['row_date']} = %s THEN '{_HAS_ROW}' "
         f"WHEN n.{c['row_date']} = %s THEN n.{c['row_category']} END"
     )
     return (
         f"SELECT {c['profile']}, u.{c['muted']}, {_row_probe(latest)} "
-        f"FROM {c['users']} u WHERE {_group_where(null_time=null_time, first=first)} "
-        f"AND u.{c['pk']} <= %s ORDER BY {_group_order(c)}"
+        f"FROM {c['users']} u WHERE {_group_where(null_time=null_time, first=first)} {bound}"
     )

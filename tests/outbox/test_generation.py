@@ -158,6 +158,23 @@ def test_users_are_read_in_chunks_without_skipping_any() -> None:
     assert summary.created == 10
 
 
+def test_after_a_chunk_of_new_users_a_chunk_is_one_read_that_still_skips_existing_rows() -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    users = sorted(users_create(9), key=lambda user: user.pk)
+    kept = notification_create(user=users[7], date=DATE, title="Already here")
+    generator = CountingGenerator()
+    with CaptureQueriesContext(connection) as queries:
+        summary = generate(generator, chunk_size=3)
+    assert sorted(generator.asked) == sorted(user.pk for user in users if user != users[7])
+    assert (summary.created, summary.existing) == (8, 1)
+    assert DailyNotification.objects.get(pk=kept.pk).title == "Already here"
+    walk_reads = [query["sql"] for query in queries if 'FROM "accounts_user" u ' in query["sql"]]
+    # Keys, then profiles; the next two chunks (their users new so far) profiles at
+    # once; after the chunk with a row, the keys of an empty chunk.
+    assert len(walk_reads) == 5, walk_reads
+
+
 def test_progress_reaches_the_total() -> None:
     users_create(7)
     seen: list[tuple[int, int | None]] = []

@@ -287,20 +287,26 @@ def test_two_generators_at_once_leave_one_row_per_user_and_date() -> None:
 @pytest.mark.postgres_only
 @pytest.mark.parametrize("first", [True, False])
 def test_the_default_send_time_group_is_read_in_index_order_without_a_sort(first) -> None:
-    from outbox.group_walk import _keys_sql
+    from outbox.group_walk import _keys_sql, _profiles_sql
 
     User.objects.bulk_create(user_build(user_id=f"{number:05d}") for number in range(3000))
     after = [] if first else ["00100"]
+    yesterday = DAY - datetime.timedelta(days=1)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE accounts_user")
-        cursor.execute(
-            "EXPLAIN " + _keys_sql(null_time=True, first=first), [DAY, DAY, "", *after, 200]
-        )
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    # A chunk's keys come off the group's index in order, never the rest of the group
-    # read and sorted (``send_time IS NULL`` is no equality the planner orders by).
-    assert "accounts_user_send_group_idx" in plan, plan
-    assert "Sort" not in plan, plan
+        for sql, params in (
+            (_keys_sql(null_time=True, first=first), [DAY, DAY, "", *after, 200]),
+            (
+                _profiles_sql(null_time=True, first=first, counted=True),
+                [DAY, yesterday, DAY, "", *after, 200],
+            ),
+        ):
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            # A chunk comes off the group's index in order, never the rest of the group
+            # read and sorted (``send_time IS NULL`` is no equality the planner orders by).
+            assert "accounts_user_send_group_idx" in plan, plan
+            assert "Sort" not in plan, plan
 
 
 @pytest.mark.postgres_only
@@ -324,8 +330,12 @@ def test_the_row_probes_use_the_user_date_index_even_when_the_date_looks_rare() 
         for sql, params in (
             (_keys_sql(null_time=False, first=True), [DAY, DAY, *group, 2000]),
             (
-                _profiles_sql(null_time=False, first=True),
+                _profiles_sql(null_time=False, first=True, counted=False),
                 [DAY, DAY - datetime.timedelta(days=1), DAY, *group, "99999"],
+            ),
+            (
+                _profiles_sql(null_time=False, first=True, counted=True),
+                [DAY, DAY - datetime.timedelta(days=1), DAY, *group, 2000],
             ),
         ):
             cursor.execute("EXPLAIN " + sql, params)
