@@ -311,8 +311,9 @@ class _Run:
             if category is None:
                 self.muted += 1
                 continue
-            request = WriteRequest(user=user, category=category, date=window.date)
-            self.queue.append(_Queued(request=request, window=window, at_deadline=at_deadline))
+            # By position, as generation's values are (see ``UserProfile``).
+            request = WriteRequest(user, category, window.date)
+            self.queue.append(_Queued(request, window, at_deadline))
             self.unwritten += 1
 
     def _flush(self, *, last: bool = False) -> None:
@@ -399,14 +400,15 @@ class _Run:
 
 
 def _new_row(request: WriteRequest, text: GeneratedText, window: Window, id: str) -> NewRow:
+    # By position, as generation's values are (see ``UserProfile``).
     return NewRow(
-        id=id,
-        user_id=request.user.user_id,
-        category=request.category,
-        title=text.title,
-        body=text.body,
-        generated_by=text.generated_by,
-        window=window,
-        prompt_tokens=text.prompt_tokens,
-        completion_tokens=text.completion_tokens,
+        window,
+        id,
+        request.user.user_id,
+        request.category,
+        text.title,
+        text.body,
+        text.generated_by,
+        text.prompt_tokens,
+        text.completion_tokens,
     )

@@ -109,17 +109,18 @@ def _profiles_read(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    # By position, as generation's values are (see ``UserProfile``).
     users = [
         WalkedUser(
             UserProfile(
-                user_id=user_id,
-                name=name,
-                age=age,
-                height_cm=_decimal(height_cm),
-                weight_kg=_decimal(weight_kg),
-                activity_level=activity_level,
-                health_goals=health_goals,
-                rotation_slot=rotation_slot,
+                user_id,
+                name,
+                age,
+                _decimal(height_cm),
+                _decimal(weight_kg),
+                activity_level,
+                health_goals,
+                rotation_slot,
             ),
             _muted_list(muted),
             latest,

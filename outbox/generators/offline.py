@@ -22,7 +22,14 @@ from outbox.generators.base import (
     GeneratedText,
     NotificationGenerator,
 )
-from outbox.generators.profile import Profile, ProfileFacts, profile_facts
+from outbox.generators.profile import (
+    Profile,
+    ProfileFacts,
+    activity_level_text,
+    first_name_in,
+    health_goal_text,
+    profile_facts,
+)
 from outbox.models import DailyNotification
 
 Category = DailyNotification.Category
@@ -349,29 +356,32 @@ class OfflineGenerator(NotificationGenerator):
         self.generated_by = generated_by
 
     def write(self, *, user: Profile, category: str, date: datetime.date) -> GeneratedText:
-        facts = profile_facts(user)
         pick = _Picker(f"{user.user_id}|{date.isoformat()}|{category}")
-        goal = goal_of(facts.health_goal)
-        if category == Category.REMINDER:
-            titles, body = REMINDER_TITLES, self._reminder(facts, goal, pick)
-        elif category == Category.INSIGHT:
+        goal = goal_of(health_goal_text(user.health_goals))
+        # Only an insight reads the whole profile (its BMI and age band): the other
+        # categories find the few facts they need for a fraction of the cost.
+        if category == Category.INSIGHT:
+            facts = profile_facts(user)
+            first_name = facts.first_name
             titles, body = INSIGHT_TITLES, self._insight(facts, goal, pick)
         else:
-            titles, body = TIP_TITLES, self._tip(goal, pick)
-        title = pick(titles).format(first=facts.first_name or "Hello", goal=goal.label)
-        return GeneratedText(
-            title=title[:1].upper() + title[1:TITLE_MAX_CHARS],
-            body=body,
-            generated_by=self.generated_by,
-        )
+            first_name = first_name_in(user)
+            if category == Category.REMINDER:
+                activity_level = activity_level_text(user.activity_level)
+                titles, body = REMINDER_TITLES, self._reminder(activity_level, goal, pick)
+            else:
+                titles, body = TIP_TITLES, self._tip(goal, pick)
+        title = pick(titles).format(first=first_name or "Hello", goal=goal.label)
+        # By position, as generation's values are (see ``UserProfile``).
+        return GeneratedText(title[:1].upper() + title[1:TITLE_MAX_CHARS], body, self.generated_by)
 
     @staticmethod
-    def _reminder(facts: ProfileFacts, goal: Goal, pick: _Picker) -> str:
+    def _reminder(activity_level: str, goal: Goal, pick: _Picker) -> str:
         # An activity level we have no sentences for (e.g. "sedentary") draws from
         # the general reminders, like the last sentence: never the same one twice.
         habit = pick(goal.habits)
         activity = pick.other(
-            ACTIVITY_REMINDERS.get(facts.activity_level, GENERAL_REMINDERS), taken=(habit,)
+            ACTIVITY_REMINDERS.get(activity_level, GENERAL_REMINDERS), taken=(habit,)
         )
         general = pick.other(GENERAL_REMINDERS, taken=(habit, activity))
         return " ".join(part for part in (habit, activity, general) if part)
@@ -407,5 +417,7 @@ class _Picker:
 
     def other(self, options: tuple[str, ...], *, taken: tuple[str | None, ...]) -> str | None:
         """One of ``options`` that is not in ``taken``; None when every one is."""
-        left = [option for option in options if option not in taken]
-        return self(left) if left else None
+        # Usually none is taken (the parts come from different sentences): no list to build.
+        if not set(taken).isdisjoint(options):
+            options = tuple(option for option in options if option not in taken)
+        return self(options) if options else None

@@ -37,7 +37,8 @@ class UserProfile(NamedTuple):
     A plain value rather than a model instance: cheaper to build by the thousand,
     and a generator (running on an event loop) cannot trigger a query through it.
     A named tuple, as every value made once per user on generation's path: it
-    builds much faster than a frozen dataclass.
+    builds much faster than a frozen dataclass, and that path builds them by
+    position (by keyword costs twice as much).
     ``rotation_slot`` is what generation picks the category with (see
     ``outbox.categories``); the generators themselves do not read it.
     """
@@ -147,20 +148,36 @@ def _strip_punctuation(word: str) -> str:
 def profile_facts(user: Profile) -> ProfileFacts:
     """The cleaned, derived facts of ``user``'s profile."""
     name = clean_text(user.name, max_chars=NAME_MAX_CHARS)
+    age = int(user.age)
     bmi = bmi_of(height_cm=user.height_cm, weight_kg=user.weight_kg)
+    # By position, as generation's values are (see ``UserProfile``).
     return ProfileFacts(
-        name=name,
-        first_name=first_name_of(name),
-        age=int(user.age),
-        age_band=age_band_of(int(user.age)),
-        bmi=bmi,
-        bmi_band=bmi_band_of(bmi),
-        activity_level=_field_text(user.activity_level).lower(),
-        health_goal=_field_text(user.health_goals),
+        name,
+        first_name_of(name),
+        age,
+        age_band_of(age),
+        bmi,
+        bmi_band_of(bmi),
+        activity_level_text(user.activity_level),
+        health_goal_text(user.health_goals),
     )
 
 
+def first_name_in(user: Profile) -> str:
+    """``profile_facts(user).first_name``, for text that needs no other fact."""
+    return first_name_of(clean_text(user.name, max_chars=NAME_MAX_CHARS))
+
+
+# Activity levels and goals take few distinct values: each is cleaned once.
+
+
 @functools.lru_cache(maxsize=1024)
-def _field_text(value: str) -> str:
-    # Activity levels and goals take few distinct values: clean each once.
+def activity_level_text(value: str) -> str:
+    """``profile_facts``' activity level of a stored one: cleaned, in lower case."""
+    return clean_text(value, max_chars=FIELD_MAX_CHARS).lower()
+
+
+@functools.lru_cache(maxsize=1024)
+def health_goal_text(value: str) -> str:
+    """``profile_facts``' health goal of a stored one: cleaned."""
     return clean_text(value, max_chars=FIELD_MAX_CHARS)
