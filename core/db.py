@@ -11,7 +11,7 @@ those are not public API, so ``tests/core/test_db.py`` pins what they return.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import psycopg
@@ -99,15 +99,11 @@ def rows_copy(
     table: str,
     columns: Sequence[str],
     rows: Iterable[Sequence],
-    meanwhile: Callable[[], None] | None = None,
 ) -> None:
     """``COPY`` ``rows`` into ``table`` (PostgreSQL only), in the current transaction.
 
     All or nothing: one row breaking a constraint fails the whole copy with Django's
     ``IntegrityError``, so a caller expecting conflicts runs it in a savepoint.
-    ``meanwhile`` is called once every row is sent, while the server is still
-    working through them (the connection can run nothing else until it returns);
-    if it raises, the copy is abandoned.
     """
     quote = connection.ops.quote_name
     names = ", ".join(map(quote, columns))
@@ -118,8 +114,6 @@ def rows_copy(
     ):
         for row in rows:
             copy.write_row(row)
-        if meanwhile is not None:
-            meanwhile()
 
 
 def temp_table_fill(
@@ -189,7 +183,6 @@ def rows_insert_ignore_copy(
     columns: Sequence[str],
     rows: Sequence[Sequence],
     key: str,
-    meanwhile: Callable[[], None] | None = None,
 ) -> list | None:
     """Insert ``rows`` into ``table`` by ``COPY``, skipping those breaking a unique key (PostgreSQL).
 
@@ -197,13 +190,10 @@ def rows_insert_ignore_copy(
     then says every row went in. When some row conflicts, the rows go through a
     temporary table instead, in one insert that skips conflicts, and the ``key``
     column of the rows that went in is returned. Runs in the caller's transaction.
-    ``meanwhile`` runs as in ``rows_copy``, during the first copy.
     """
     try:
         with transaction.atomic(using=connection.alias):
-            rows_copy(
-                connection=connection, table=table, columns=columns, rows=rows, meanwhile=meanwhile
-            )
+            rows_copy(connection=connection, table=table, columns=columns, rows=rows)
         return None
     except IntegrityError:
         pass  # e.g. another run wrote some of these rows meanwhile: theirs are kept

@@ -48,7 +48,7 @@ from outbox.generators.base import (
 from outbox.generators.offline import OfflineGenerator
 from outbox.group_walk import WalkedUser, profiles_after, users_after, users_without_a_row
 from outbox.planning import GenerationPlan, PlannedWindow, SendGroup, generation_plan
-from outbox.rows import NewRow, new_ids, rows_insert
+from outbox.rows import BackgroundInserts, InsertDone, NewRow, new_ids
 from outbox.window import Window
 
 logger = logging.getLogger(__name__)
@@ -180,8 +180,7 @@ class _Run:
         self.fallback_writer = OfflineGenerator(generated_by=FALLBACK_GENERATED_BY)
         self.outage: str | None = None
         self.queue: list[_Queued] = []
-        # Rows whose text is written, held to be inserted with the next chunk (``_flush``).
-        self.held: list[NewRow] = []
+        self.inserts = BackgroundInserts()
         self.created = self.existing = self.fallback = self.left = self.muted = 0
         self.in_batch = 0
         self.batches_open = False
@@ -198,13 +197,17 @@ class _Run:
         self.batches_open = bool(plan.windows) and batches_open_exist()
         self._progress(force=True)
         complete = True
-        for planned in plan.windows:
-            if not self._window_walk(planned):
-                complete = False
-                break
-            if self.limit is not None and self.walked >= self.limit:
-                break
-        self._flush(last=True)
+        try:
+            for planned in plan.windows:
+                if not self._window_walk(planned):
+                    complete = False
+                    break
+                if self.limit is not None and self.walked >= self.limit:
+                    break
+            self._flush()
+            self._inserted(self.inserts.wait())
+        finally:
+            self.inserts.close()
         self._progress(force=True)
         return GenerationSummary(
             created=self.created,
@@ -316,27 +319,16 @@ class _Run:
             self.queue.append(_Queued(request, window, at_deadline))
             self.unwritten += 1
 
-    def _flush(self, *, last: bool = False) -> None:
-        """Write the queued users' text and their rows: one call of the generator, one insert.
+    def _flush(self) -> None:
+        """Write the queued users' text and insert their rows: one call of the generator, one insert.
 
-        Text written locally (offline) is written while the database is still
-        inserting the rows of the text before, which are held until then; ``last``
-        inserts what is held. Text from a service is inserted at once, so no
-        transaction stays open across its calls.
+        The insert runs in the background where it can (``BackgroundInserts``): the
+        next chunk is read and its text written while the database works on this one.
         """
         queue, self.queue = self.queue, []
-        if not (self.generator.writes_locally or self.outage is not None):
-            self._insert(self._rows_written(queue))
-            return
-        held, self.held = self.held, []
-
-        def write() -> None:
-            self.held = self._rows_written(queue)
-
-        self._insert(held, meanwhile=write)
-        if last:
-            held, self.held = self.held, []
-            self._insert(held)
+        rows = self._rows_written(queue)
+        if rows:
+            self._inserted(self.inserts.insert(rows=rows, written_at=self.clock()))
 
     def _rows_written(self, queue: list[_Queued]) -> list[NewRow]:
         """The rows of the queued users whose text may be kept, their text written."""
@@ -359,12 +351,16 @@ class _Run:
             self.outage = self.generator.outage()
         return rows
 
-    def _insert(self, rows: list[NewRow], *, meanwhile: Callable[[], None] | None = None) -> None:
-        inserted = rows_insert(rows=rows, written_at=self.clock(), meanwhile=meanwhile)
-        self.created += len(inserted)
-        self.fallback += sum(1 for row in inserted if row.generated_by == FALLBACK_GENERATED_BY)
+    def _inserted(self, done: InsertDone | None) -> None:
+        """Count a finished insert."""
+        if done is None:
+            return
+        self.created += len(done.inserted)
+        self.fallback += sum(
+            1 for row in done.inserted if row.generated_by == FALLBACK_GENERATED_BY
+        )
         # Rows another run inserted between the read and the insert.
-        self.existing += len(rows) - len(inserted)
+        self.existing += len(done.rows) - len(done.inserted)
 
     def _texts(self, requests: list[WriteRequest]) -> Iterator[tuple[WriteRequest, GeneratedText]]:
         """Each request with its text: from the generator, or offline once it is out of service.

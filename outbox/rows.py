@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -72,26 +72,14 @@ ROW_COLUMNS = NewRow._fields[1:]
 WINDOW_COLUMNS = ("date", "send_at", "expires_at")
 
 
-def rows_insert(
-    *,
-    rows: list[NewRow],
-    written_at: datetime.datetime,
-    meanwhile: Callable[[], None] | None = None,
-) -> list[NewRow]:
+def rows_insert(*, rows: list[NewRow], written_at: datetime.datetime) -> list[NewRow]:
     """Insert ``rows`` in one statement, skipping users who have a row for the date by now.
 
     Returns the rows that went in. Usually that is all of them, which the row count
     says; when another run got some users first, the rows that went in are those
     whose id (made here, not by the database) is in the table.
-
-    ``meanwhile`` is called exactly once. On PostgreSQL it runs while the server is
-    still working through the rows, so the caller's own work (the next chunk's
-    text) overlaps the database's; it must not use the database, and if it raises,
-    nothing of this insert is written. Elsewhere it runs after the insert.
     """
     if not rows:
-        if meanwhile is not None:
-            meanwhile()
         return []
     # The connection itself, not the thread-local proxy: it is consulted for every value.
     connection = connections[DEFAULT_DB_ALIAS]
@@ -127,15 +115,11 @@ def rows_insert(
 
     params = [row[1:] + window_values(row.window) + defaults for row in rows]
     if by_copy:
-        return _rows_insert_copy(
-            rows=rows, params=params, columns=columns, connection=connection, meanwhile=meanwhile
-        )
+        return _rows_insert_copy(rows=rows, params=params, columns=columns, connection=connection)
     insert = insert_ignore_sql(connection=connection, table=meta.db_table, columns=columns)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(insert, params)
         inserted_count = cursor.rowcount
-    if meanwhile is not None:
-        meanwhile()
     if inserted_count == len(rows):
         return rows
     ours = {
@@ -168,7 +152,6 @@ def _rows_insert_copy(
     params: list[tuple],
     columns: list[str],
     connection: BaseDatabaseWrapper,
-    meanwhile: Callable[[], None] | None,
 ) -> list[NewRow]:
     """The PostgreSQL path of ``rows_insert``: the rows go in by ``COPY``.
 
@@ -191,9 +174,69 @@ def _rows_insert_copy(
             columns=columns,
             rows=params,
             key=meta.pk.column,
-            meanwhile=meanwhile,
         )
     if inserted is None:
         return rows
     inserted = {stored.hex for stored in inserted}
     return [row for row in rows if row.id in inserted]
+
+
+class InsertDone(NamedTuple):
+    """A finished ``rows_insert``: the rows given and those that went in."""
+
+    rows: list[NewRow]
+    inserted: list[NewRow]
+
+
+class BackgroundInserts:
+    """``rows_insert`` calls run one at a time on a thread of their own, so the caller works on.
+
+    While the database works through one chunk (its ``COPY``, then the commit and
+    the foreign key checks that come with it), the caller reads and writes the
+    next. At most one insert is under way: ``insert`` first waits for the one
+    before. The thread has a connection of its own, which cannot see a caller's
+    uncommitted rows: inside a caller's transaction, and on SQLite (one writer at a
+    time), each insert runs at once on the caller's thread instead.
+    """
+
+    def __init__(self) -> None:
+        connection = connections[DEFAULT_DB_ALIAS]
+        background = connection.vendor == "postgresql" and not connection.in_atomic_block
+        self.executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-insert")
+            if background
+            else None
+        )
+        self.under_way: Future[InsertDone] | None = None
+
+    def insert(self, *, rows: list[NewRow], written_at: datetime.datetime) -> InsertDone | None:
+        """Start inserting ``rows``; returns the insert before, once done (None if there was none).
+
+        An error of the insert before is raised here; without a thread, this insert's.
+        """
+        done = self.wait()
+        if self.executor is None:
+            finished: Future[InsertDone] = Future()
+            finished.set_result(_insert_done(rows, written_at))
+            self.under_way = finished
+        else:
+            self.under_way = self.executor.submit(_insert_done, rows, written_at)
+        return done
+
+    def wait(self) -> InsertDone | None:
+        """The insert under way, once it is done (its error raised); None when there is none."""
+        under_way, self.under_way = self.under_way, None
+        return None if under_way is None else under_way.result()
+
+    def close(self) -> None:
+        """End the thread, once the insert under way is done, and close its connection.
+
+        That insert's outcome is not looked at: ``wait`` for it first to have it.
+        """
+        if self.executor is not None:
+            self.executor.submit(connections.close_all)
+            self.executor.shutdown(wait=True)
+
+
+def _insert_done(rows: list[NewRow], written_at: datetime.datetime) -> InsertDone:
+    return InsertDone(rows, rows_insert(rows=rows, written_at=written_at))

@@ -86,10 +86,6 @@ class NotificationGenerator(ABC):
     """Writes notification text from a user's profile; subclasses implement ``write``."""
 
     name: str
-    # True when writing needs neither the network nor the database, and takes
-    # moments: generation then writes a chunk's text while the database is still
-    # inserting the chunk before (``outbox.rows``), which holds its transaction open.
-    writes_locally: bool = False
 
     @abstractmethod
     def write(self, *, user: Profile, category: str, date: datetime.date) -> GeneratedText:

@@ -350,7 +350,6 @@ class OfflineGenerator(NotificationGenerator):
     """Deterministic template text; the default without an API key and the OpenAI fallback."""
 
     name = OFFLINE_GENERATED_BY
-    writes_locally = True
 
     def __init__(self, *, generated_by: str = OFFLINE_GENERATED_BY) -> None:
         self.generated_by = generated_by

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from accounts.models import User
 from core.db import copy_supported
@@ -54,7 +55,7 @@ class CountingGenerator(NotificationGenerator):
 
 
 class RacingGenerator(CountingGenerator):
-    """Another run inserts a row for ``rival`` while this one is writing."""
+    """Another run inserts a row for ``rival`` while this one is writing its text."""
 
     def __init__(self, *, rival: User) -> None:
         super().__init__()
@@ -63,7 +64,8 @@ class RacingGenerator(CountingGenerator):
     def write_many(
         self, *, requests: Sequence[WriteRequest], concurrency: int = 1
     ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
-        notification_create(user=self.rival, date=DATE, generated_by="rival")
+        if any(request.user.user_id == self.rival.pk for request in requests):
+            notification_create(user=self.rival, date=DATE, generated_by="rival")
         yield from super().write_many(requests=requests, concurrency=concurrency)
 
 
@@ -202,9 +204,8 @@ def test_a_row_inserted_meanwhile_by_another_run_counts_as_existing() -> None:
 class InsertWatchingGenerator(CountingGenerator):
     """Notes, each time it is asked for text, whether an insert was open on the connection."""
 
-    def __init__(self, *, writes_locally: bool) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.writes_locally = writes_locally
         self.outside = len(connection.atomic_blocks)
         self.inside_insert: list[bool] = []
 
@@ -215,22 +216,50 @@ class InsertWatchingGenerator(CountingGenerator):
         yield from super().write_many(requests=requests, concurrency=concurrency)
 
 
-def test_text_from_a_service_is_never_written_inside_an_insert() -> None:
+def test_text_is_never_written_inside_an_insert() -> None:
     users_create(7)
-    generator = InsertWatchingGenerator(writes_locally=False)
+    generator = InsertWatchingGenerator()
     assert generate(generator, chunk_size=3).created == 7
     assert generator.inside_insert == [False, False, False]
 
 
-def test_local_text_is_written_while_the_chunk_before_is_inserted() -> None:
-    users_create(7)
-    generator = InsertWatchingGenerator(writes_locally=True)
-    summary = generate(generator, chunk_size=3)
-    assert (summary.created, DailyNotification.objects.count()) == (7, 7)
-    # The first chunk has no insert before it; elsewhere than PostgreSQL the insert is
-    # over when the next text is written.
-    overlapped = copy_supported(connection)
-    assert generator.inside_insert == [False, overlapped, overlapped]
+class VanishingUserGenerator(CountingGenerator):
+    """Deletes ``user`` (committed: no transaction is open) as its chunk's text is written."""
+
+    def __init__(self, *, user: User) -> None:
+        super().__init__()
+        self.user = user
+
+    def write_many(
+        self, *, requests: Sequence[WriteRequest], concurrency: int = 1
+    ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
+        if any(request.user.user_id == self.user.pk for request in requests):
+            User.objects.filter(pk=self.user.pk).delete()
+        yield from super().write_many(requests=requests, concurrency=concurrency)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_every_chunk_is_inserted_and_counted() -> None:
+    users = sorted(users_create(8), key=lambda user: user.pk)
+    # Committed at once (no transaction is open): the run's insert of that chunk skips it.
+    summary = generate(RacingGenerator(rival=users[4]), chunk_size=3)
+    assert (summary.created, summary.existing) == (7, 1)
+    assert DailyNotification.objects.count() == 8
+    assert DailyNotification.objects.get(user=users[4]).generated_by == "rival"
+    assert not any(thread.name.startswith("outbox-insert") for thread in threading.enumerate())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_insert_that_fails_fails_the_run_and_keeps_the_chunks_before() -> None:
+    users = sorted(users_create(7), key=lambda user: user.pk)
+    with pytest.raises(IntegrityError):
+        generate(VanishingUserGenerator(user=users[4]), chunk_size=3)
+    # The first chunk went in; the failed one is written again by the next run.
+    assert sorted(DailyNotification.objects.values_list("user_id", flat=True)) == [
+        user.pk for user in users[:3]
+    ]
+    assert not any(thread.name.startswith("outbox-insert") for thread in threading.enumerate())
+    assert generate().created == 3
 
 
 def test_queries_do_not_grow_with_users(django_assert_max_num_queries) -> None:

@@ -103,9 +103,6 @@ def test_a_hundred_thousand_users_the_same_both_ways(monkeypatch) -> None:
 class RacingGenerator(OfflineGenerator):
     """Another run writes ``rivals`` their rows while this one is writing the chunk."""
 
-    # It uses the database: it may not write during an insert.
-    writes_locally = False
-
     def __init__(self, *, rivals: list[User]) -> None:
         super().__init__()
         self.rivals = rivals

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import threading
 import uuid
 
 import pytest
-from django.db import connection
-from psycopg import pq
+from django.db import IntegrityError, connection
 
 from outbox.models import DailyNotification
-from outbox.rows import NewRow, new_ids, rows_insert
+from outbox.rows import BackgroundInserts, NewRow, new_ids, rows_insert
 from outbox.window import Window
 from tests.factories import users_create
 
@@ -88,53 +88,72 @@ def test_new_ids_are_distinct_version_4_uuids() -> None:
     assert bin(varying).count("1") == 128 - 6
 
 
-class Meanwhile:
-    """Counts its calls, and notes whether the connection was busy with the insert at each."""
+def insert_thread_alive() -> bool:
+    return any(thread.name.startswith("outbox-insert") for thread in threading.enumerate())
 
-    def __init__(self) -> None:
-        self.calls: list[bool] = []
 
-    def __call__(self) -> None:
-        raw = connection.connection
-        self.calls.append(
-            connection.vendor == "postgresql"
-            and raw.pgconn.transaction_status == pq.TransactionStatus.ACTIVE
-        )
+def statements_on_this_connection(inserts_run) -> list[str]:
+    """The statements this thread's connection ran while ``inserts_run()`` ran."""
+    seen: list[str] = []
+
+    def watch(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        inserts_run()
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_inserts_run_one_at_a_time_on_a_connection_of_their_own_on_postgresql() -> None:
+    rows = bulk_rows(30)
+    inserts = BackgroundInserts()
+    done = []
+
+    def run() -> None:
+        done.append(inserts.insert(rows=rows[:10], written_at=WRITTEN_AT))
+        done.append(inserts.insert(rows=rows[10:], written_at=WRITTEN_AT))
+        done.append(inserts.wait())
+
+    try:
+        statements = statements_on_this_connection(run)
+    finally:
+        inserts.close()
+    # Each call hands back the insert before it, done.
+    assert done == [None, (rows[:10], rows[:10]), (rows[10:], rows[10:])]
+    assert DailyNotification.objects.count() == 30
+    # On PostgreSQL none of the inserts' statements ran on the caller's connection.
+    on_callers = [sql for sql in statements if "synchronous_commit" in sql or "INSERT" in sql]
+    assert bool(on_callers) == (connection.vendor != "postgresql"), statements
+    assert not insert_thread_alive()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_insert_error_is_raised_and_the_next_insert_still_goes_in() -> None:
+    rows = bulk_rows(3)
+    orphans = [row._replace(user_id="nobody") for row in rows]
+    inserts = BackgroundInserts()
+    try:
+        with pytest.raises(IntegrityError):
+            inserts.insert(rows=orphans, written_at=WRITTEN_AT)
+            inserts.wait()
+        # The connection is usable for the next insert.
+        assert inserts.insert(rows=rows, written_at=WRITTEN_AT) is None
+        assert inserts.wait() == (rows, rows)
+    finally:
+        inserts.close()
+    assert DailyNotification.objects.count() == 3
+    assert not insert_thread_alive()
 
 
 @pytest.mark.django_db
-def test_meanwhile_runs_once_during_the_copy_on_postgresql_and_after_the_insert_elsewhere() -> None:
-    rows = bulk_rows(50)
-    meanwhile = Meanwhile()
-    assert rows_insert(rows=rows, written_at=WRITTEN_AT, meanwhile=meanwhile) == rows
-    # On PostgreSQL the COPY is still in progress: the caller's work overlaps the server's.
-    assert meanwhile.calls == [connection.vendor == "postgresql"]
-    assert DailyNotification.objects.count() == 50
-
-
-@pytest.mark.django_db
-def test_meanwhile_runs_once_when_rows_conflict_and_when_there_are_none() -> None:
-    rows = bulk_rows(10)
-    rows_insert(rows=rows[:4], written_at=WRITTEN_AT)
-    again = [row._replace(id=row_id) for row, row_id in zip(rows, new_ids(10), strict=True)]
-    meanwhile = Meanwhile()
-    inserted = rows_insert(rows=again, written_at=WRITTEN_AT, meanwhile=meanwhile)
-    assert inserted == again[4:]
-    assert len(meanwhile.calls) == 1
-    empty = Meanwhile()
-    assert rows_insert(rows=[], written_at=WRITTEN_AT, meanwhile=empty) == []
-    assert len(empty.calls) == 1
-
-
-@pytest.mark.django_db
-def test_an_error_meanwhile_writes_nothing_of_the_insert() -> None:
-    rows = bulk_rows(5)
-
-    def failing() -> None:
-        raise RuntimeError("the next chunk's text failed")
-
-    with pytest.raises(RuntimeError):
-        rows_insert(rows=rows, written_at=WRITTEN_AT, meanwhile=failing)
-    # On PostgreSQL the copy is abandoned; elsewhere the insert was done before.
-    expected = 0 if connection.vendor == "postgresql" else 5
-    assert DailyNotification.objects.count() == expected
+def test_inside_a_callers_transaction_each_insert_runs_at_once_on_its_connection() -> None:
+    rows = bulk_rows(4)
+    inserts = BackgroundInserts()
+    assert inserts.insert(rows=rows, written_at=WRITTEN_AT) is None
+    # The caller's transaction sees the rows before anything waits for them: they are its own.
+    assert DailyNotification.objects.count() == 4
+    assert inserts.wait() == (rows, rows)
+    inserts.close()
+    assert not insert_thread_alive()
