@@ -8,7 +8,8 @@ reads the profiles of the others with yesterday's category (for the rotation), s
 a re-run asks the model nothing. The users to write for are queued across groups
 and written a chunk at a time: one call of the generator and one bulk insert
 (``outbox.rows``; the unique constraint keeps the first row when another run got
-there too). Each row carries its window: ``date`` (the user's local date),
+there too), which on PostgreSQL runs on a thread of its own while the next chunk
+is read and written. Each row carries its window: ``date`` (the user's local date),
 ``send_at`` and ``expires_at``.
 
 Nobody misses a day when the model is down: a user the model could not serve (the

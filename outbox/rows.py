@@ -5,7 +5,8 @@ prepares every value through the ORM and dominated generation's time
 (``bench/generate.py`` measures it): ``INSERT ... ON CONFLICT DO NOTHING``, or
 ``COPY`` on PostgreSQL. The unique (user, date) constraint keeps the first row
 when another run got there too, and the rows that went in are told apart by
-their ids, made here (``new_ids``) rather than by the database.
+their ids, made here (``new_ids``) rather than by the database. A caller with
+more chunks to come can hand each to ``BackgroundInserts`` and go on meanwhile.
 """
 
 from __future__ import annotations
