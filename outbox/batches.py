@@ -44,11 +44,12 @@ from core.db import (
     commit_without_flush,
     copy_supported,
     insert_ignore_sql,
+    one_of,
     rows_delete_with_dependants,
     rows_insert_ignore_copy,
 )
 from core.logs import log_action
-from outbox.categories import category_for
+from outbox.categories import CATEGORIES, category_for
 from outbox.generators.base import GeneratorUnavailable
 from outbox.generators.batch import (
     BATCH_MAX_BYTES,
@@ -64,7 +65,7 @@ from outbox.generators.batch import (
 )
 from outbox.generators.profile import PROFILE_FIELDS, UserProfile
 from outbox.models import DailyNotification, GenerationBatch, GenerationBatchRequest
-from outbox.rows import NewRow, new_ids, rows_insert
+from outbox.rows import BackgroundInserts, NewRow, new_ids
 from outbox.window import Window, window_for, zone_for
 
 logger = logging.getLogger(__name__)
@@ -176,7 +177,9 @@ def users_in_open_batches(*, date: datetime.date, user_ids: list[str]) -> set[st
     """
     return set(
         GenerationBatchRequest.objects.filter(
-            date=date, user_id__in=user_ids, batch__closed_at__isnull=True
+            one_of(model=GenerationBatchRequest, field="user", values=user_ids),
+            date=date,
+            batch__closed_at__isnull=True,
         )
         .order_by()
         .values_list("user_id", flat=True)
@@ -611,21 +614,32 @@ def batch_lines_take(
 ) -> _Taken:
     """Output or error file lines of ``batch`` into rows, ``chunk_size`` lines per insert."""
     taken = taken or _Taken()
-    for chunk in _chunks(lines, chunk_size):
-        answers = []
-        for line in chunk:
-            try:
-                answers.append(answer_parse(line, model=batch.model))
-            except MalformedLine as error:
-                taken.malformed += 1
-                log_action(
-                    logger,
-                    "outbox.batch_line_malformed",
-                    level=logging.WARNING,
-                    batch=batch.pk,
-                    reason=str(error),
-                )
-        _answers_write(batch=batch, answers=answers, taken=taken)
+    # Each chunk's rows go in while the next chunk is parsed.
+    inserts = BackgroundInserts()
+    try:
+        for chunk in _chunks(lines, chunk_size):
+            answers = []
+            for line in chunk:
+                try:
+                    answers.append(answer_parse(line, model=batch.model))
+                except MalformedLine as error:
+                    taken.malformed += 1
+                    log_action(
+                        logger,
+                        "outbox.batch_line_malformed",
+                        level=logging.WARNING,
+                        batch=batch.pk,
+                        reason=str(error),
+                    )
+            rows = _answer_rows(batch=batch, answers=answers)
+            if rows:
+                inserts.insert(rows=rows, written_at=timezone.now())
+            taken.answered += len(rows)
+            taken.prompt_tokens += sum(row.prompt_tokens or 0 for row in rows)
+            taken.completion_tokens += sum(row.completion_tokens or 0 for row in rows)
+        inserts.wait()
+    finally:
+        inserts.close()
     return taken
 
 
@@ -667,7 +681,9 @@ def _requests_of(
     Looked up by user through the unique (user, date) index: a batch holds tens of
     thousands of requests, and filtering by batch first would read them all per chunk.
     """
-    requests = GenerationBatchRequest.objects.filter(user_id__in=list(user_ids))
+    requests = GenerationBatchRequest.objects.filter(
+        one_of(model=GenerationBatchRequest, field="user", values=list(user_ids))
+    )
     if date is not None:
         requests = requests.filter(date=date)
     found = requests.order_by().values_list("user_id", "date", "batch_id")
@@ -682,7 +698,7 @@ def _chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
         yield chunk
 
 
-def _answers_write(*, batch: GenerationBatch, answers: list[BatchAnswer], taken: _Taken) -> None:
+def _answer_rows(*, batch: GenerationBatch, answers: list[BatchAnswer]) -> list[NewRow]:
     """Rows for the usable answers to requests of ``batch`` whose user still wants one."""
     for answer in answers:
         if answer.text is None:
@@ -698,16 +714,16 @@ def _answers_write(*, batch: GenerationBatch, answers: list[BatchAnswer], taken:
     usable = [
         answer
         for answer in answers
-        if answer.text is not None and answer.key.category in DailyNotification.Category.values
+        if answer.text is not None and answer.key.category in CATEGORIES
     ]
     if not usable:
-        return
+        return []
     user_ids = {answer.key.user_id for answer in usable}
     ours = _requests_of(batch_id=batch.pk, user_ids=user_ids)
     groups = {}
     mutes = {}
     for user_id, zone_name, send_time, muted in User.objects.filter(
-        pk__in=user_ids, notifications_enabled=True
+        one_of(model=User, field="user_id", values=list(user_ids)), notifications_enabled=True
     ).values_list("pk", "timezone", "send_time", "muted_categories"):
         groups[user_id] = (zone_name, send_time)
         mutes[user_id] = muted or ()
@@ -734,21 +750,19 @@ def _answers_write(*, batch: GenerationBatch, answers: list[BatchAnswer], taken:
                 zone=zone_for(zone_name or settings.TIME_ZONE),
             )
         text = answer.text
+        # By position, as generation's values are (see ``UserProfile``).
         rows.append(
             NewRow(
-                id=next(ids),
-                user_id=key.user_id,
-                category=key.category,
-                title=text.title,
-                body=text.body,
-                generated_by=text.generated_by,
-                window=windows[group],
-                prompt_tokens=text.prompt_tokens,
-                completion_tokens=text.completion_tokens,
+                windows[group],
+                next(ids),
+                key.user_id,
+                key.category,
+                text.title,
+                text.body,
+                text.generated_by,
+                text.prompt_tokens,
+                text.completion_tokens,
             )
         )
         ours.discard((key.user_id, key.date))
-    rows_insert(rows=rows, written_at=timezone.now())
-    taken.answered += len(rows)
-    taken.prompt_tokens += sum(row.prompt_tokens or 0 for row in rows)
-    taken.completion_tokens += sum(row.completion_tokens or 0 for row in rows)
+    return rows

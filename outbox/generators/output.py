@@ -80,7 +80,8 @@ def text_from_output(content: str | None) -> tuple[str, str]:
 
 def has_contact_details(text: str) -> bool:
     """Whether ``text`` holds something shaped like an e-mail address or a phone number."""
-    if _EMAIL.search(text):
+    # Every address has an "@": most texts need no search for one.
+    if "@" in text and _EMAIL.search(text):
         return True
     return any(not _ISO_DATE.fullmatch(candidate.group()) for candidate in _PHONE.finditer(text))
 

@@ -160,3 +160,25 @@ def test_executemany_prepared_prepares_on_the_server_and_restores_the_threshold(
     assert [statement for statement in statements if TABLE in statement] == [
         sql.replace("%s", "$1", 1).replace("%s", "$2", 1).replace("%s", "$3", 1)
     ]
+
+
+@pytest.mark.django_db
+def test_one_of_finds_exactly_the_given_values_however_they_are_spelled() -> None:
+    from accounts.models import User
+    from core.db import one_of
+    from tests.factories import user_build
+
+    awkward = ['a"b', "c,d", "{e}", "f'g", "h\\i", "NULL", " j ", "ü"]
+    User.objects.bulk_create(user_build(user_id=user_id) for user_id in [*awkward, "other"])
+    wanted = [*awkward, "missing"]
+    with CaptureQueriesContext(connection) as queries:
+        found = set(
+            User.objects.filter(one_of(model=User, field="user_id", values=wanted)).values_list(
+                "pk", flat=True
+            )
+        )
+    assert found == set(awkward)
+    assert not User.objects.filter(one_of(model=User, field="user_id", values=[])).exists()
+    # One array parameter on PostgreSQL, not a list spelled out.
+    if connection.vendor == "postgresql":
+        assert "= ANY(" in queries[0]["sql"] and " IN (" not in queries[0]["sql"]

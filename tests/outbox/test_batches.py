@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import threading
 
 import pytest
 
@@ -169,6 +170,24 @@ def test_a_completed_batch_writes_rows_with_tokens(batch_settings, fake_openai) 
     assert (batch.status, batch.answered_count, batch.returned_count) == (Status.COMPLETED, 5, 0)
     assert (batch.prompt_tokens, batch.completion_tokens) == (250, 100)
     assert batch.closed_at is not None and batch.output_file_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_answers_go_in_chunk_by_chunk_all_of_them(
+    batch_settings, fake_openai
+) -> None:
+    users = users_create(7)
+    run()
+    for _ in range(10):
+        summary = run(submit=False, chunk_size=3)
+        if summary.closed_batches:
+            break
+    assert (summary.answered, summary.returned) == (7, 0)
+    assert set(DailyNotification.objects.values_list("user_id", flat=True)) == {
+        user.pk for user in users
+    }
+    assert DailyNotification.objects.filter(generated_by=BATCH_GENERATED_BY).count() == 7
+    assert not any(thread.name.startswith("outbox-insert") for thread in threading.enumerate())
 
 
 def test_rows_follow_each_users_zone_and_send_time(batch_settings, fake_openai) -> None:
