@@ -276,7 +276,8 @@ class _Run:
             if read < count:
                 return True  # the group's last chunk: no need to ask for an empty one
             last_pk = upto
-            profiles_first = missing == read
+            # In an outage only users at their deadline are read: the keys come first.
+            profiles_first = missing == read and self.outage is None
         return True
 
     def _missing_queue(
@@ -327,6 +328,8 @@ class _Run:
         next chunk is read and its text written while the database works on this one.
         """
         queue, self.queue = self.queue, []
+        # No text is asked for (or paid) after the chunk before failed to go in.
+        self.inserts.check()
         rows = self._rows_written(queue)
         if rows:
             self._inserted(self.inserts.insert(rows=rows, written_at=self.clock()))

@@ -12,6 +12,7 @@ more chunks to come can hand each to ``BackgroundInserts`` and go on meanwhile.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
@@ -26,8 +27,11 @@ from core.db import (
     insert_ignore_sql,
     rows_insert_ignore_copy,
 )
+from core.logs import log_action
 from outbox.models import DailyNotification
 from outbox.window import Window
+
+logger = logging.getLogger(__name__)
 
 
 class NewRow(NamedTuple):
@@ -202,7 +206,8 @@ class BackgroundInserts:
 
     def __init__(self) -> None:
         connection = connections[DEFAULT_DB_ALIAS]
-        background = connection.vendor == "postgresql" and not connection.in_atomic_block
+        # Not in autocommit: the caller's transaction (atomic or by hand) is open.
+        background = connection.vendor == "postgresql" and connection.get_autocommit()
         self.executor = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-insert")
             if background
@@ -224,6 +229,15 @@ class BackgroundInserts:
             self.under_way = self.executor.submit(_insert_done, rows, written_at)
         return done
 
+    def check(self) -> None:
+        """Raise the error of the insert under way if it has failed already; never waits.
+
+        For a caller about to spend on its next chunk (a model's tokens, say).
+        """
+        under_way = self.under_way
+        if under_way is not None and under_way.done() and under_way.exception() is not None:
+            self.wait()
+
     def wait(self) -> InsertDone | None:
         """The insert under way, once it is done (its error raised); None when there is none."""
         under_way, self.under_way = self.under_way, None
@@ -232,11 +246,21 @@ class BackgroundInserts:
     def close(self) -> None:
         """End the thread, once the insert under way is done, and close its connection.
 
-        That insert's outcome is not looked at: ``wait`` for it first to have it.
+        That insert's outcome is not returned (``wait`` for it first to have it); its
+        error, when the caller is already failing for another reason, is logged.
         """
         if self.executor is not None:
             self.executor.submit(connections.close_all)
             self.executor.shutdown(wait=True)
+        under_way, self.under_way = self.under_way, None
+        if under_way is not None and under_way.exception() is not None:
+            log_action(
+                logger,
+                "outbox.insert_failed",
+                "a chunk's rows were not written; the next run writes them",
+                level=logging.ERROR,
+                error=" ".join(str(under_way.exception()).split()),
+            )
 
 
 def _insert_done(rows: list[NewRow], written_at: datetime.datetime) -> InsertDone:

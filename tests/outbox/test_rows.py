@@ -157,3 +157,24 @@ def test_inside_a_callers_transaction_each_insert_runs_at_once_on_its_connection
     assert inserts.wait() == (rows, rows)
     inserts.close()
     assert not insert_thread_alive()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_background_insert_is_raised_by_check_and_logged_if_nobody_waits(caplog) -> None:
+    rows = bulk_rows(3)
+    orphans = [row._replace(user_id="nobody") for row in rows]
+    inserts = BackgroundInserts()
+    try:
+        inserts.insert(rows=orphans, written_at=WRITTEN_AT)
+        inserts.check()  # never waits: the insert may still be under way
+        inserts.under_way.exception(timeout=30)
+        with pytest.raises(IntegrityError):
+            inserts.check()
+        inserts.insert(rows=orphans, written_at=WRITTEN_AT)
+    finally:
+        inserts.close()
+    # The second failure, which nobody waited for, is in the log.
+    assert "outbox.insert_failed" in caplog.text
+    assert DailyNotification.objects.count() == 0
+    assert not insert_thread_alive()
