@@ -22,16 +22,13 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from django.utils import timezone
 
 from delivery.protection import Admission, CircuitBreaker, RateLimiter, attempt_failed
-from delivery.transport import AsyncTransport, SendResult, Transport
+from delivery.transport import AsyncTransport, OutgoingNotification, SendResult, Transport
 from outbox.window import Window
-
-if TYPE_CHECKING:
-    from outbox.models import DailyNotification
 
 # An attempt told to wait for the breaker asks again at least this often: on threads
 # a wake-up can slip between the question and the wait, which costs no more than this.
@@ -105,7 +102,7 @@ class AttemptRules:
         return self.stop.is_set() or self.abort.is_set() or time.monotonic() > send_by
 
     @staticmethod
-    def window_closed(notification: DailyNotification) -> bool:
+    def window_closed(notification: OutgoingNotification) -> bool:
         """The row's delivery window closed while it waited: no request may start at or after it.
 
         It goes back unsent, and the next claim expires it.
@@ -128,7 +125,7 @@ class Sender(abc.ABC):
 
     @abc.abstractmethod
     def submit(
-        self, notifications: Iterable[DailyNotification], *, send_by: float, on_done: OnDone
+        self, notifications: Iterable[OutgoingNotification], *, send_by: float, on_done: OnDone
     ) -> list[Attempt]:
         """Queue one attempt per row; ``on_done`` is called (on any thread) as each future completes."""
 
@@ -171,7 +168,7 @@ class ThreadSender(Sender):
         return self._in_flight
 
     def submit(
-        self, notifications: Iterable[DailyNotification], *, send_by: float, on_done: OnDone
+        self, notifications: Iterable[OutgoingNotification], *, send_by: float, on_done: OnDone
     ) -> list[Attempt]:
         futures = []
         for notification in notifications:
@@ -201,7 +198,7 @@ class ThreadSender(Sender):
             return None
         return admission
 
-    def _attempt(self, notification: DailyNotification, send_by: float) -> SendResult | None:
+    def _attempt(self, notification: OutgoingNotification, send_by: float) -> SendResult | None:
         admission = self._admit(send_by)
         if admission is None:
             return None
@@ -233,7 +230,7 @@ class ThreadSender(Sender):
 
 
 # One queued attempt: the row, its last start instant, its future, the completion callback.
-Job = tuple["DailyNotification", float, LoopAttempt, OnDone]
+Job = tuple[OutgoingNotification, float, LoopAttempt, OnDone]
 
 
 class LoopSender(Sender):
@@ -266,7 +263,7 @@ class LoopSender(Sender):
         return self._in_flight
 
     def submit(
-        self, notifications: Iterable[DailyNotification], *, send_by: float, on_done: OnDone
+        self, notifications: Iterable[OutgoingNotification], *, send_by: float, on_done: OnDone
     ) -> list[Attempt]:
         jobs: list[Job] = [
             (notification, send_by, LoopAttempt(), on_done) for notification in notifications
@@ -314,7 +311,9 @@ class LoopSender(Sender):
             return None
         return admission
 
-    async def _attempt(self, notification: DailyNotification, send_by: float) -> SendResult | None:
+    async def _attempt(
+        self, notification: OutgoingNotification, send_by: float
+    ) -> SendResult | None:
         admission = await self._admit(send_by)
         if admission is None:
             return None

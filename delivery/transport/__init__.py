@@ -13,6 +13,7 @@ from delivery.transport.aiohttp import AiohttpTransport
 from delivery.transport.base import (
     RESPONSE_EXCERPT_CHARS,
     RESPONSE_READ_BYTES,
+    OutgoingNotification,
     SendResult,
     Transport,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "AiohttpTransport",
     "AsyncTransport",
     "LoopThread",
+    "OutgoingNotification",
     "RequestsTransport",
     "SendResult",
     "SigningSecretError",

@@ -27,6 +27,7 @@ from yarl import URL
 
 from delivery.transport.base import (
     RESPONSE_READ_BYTES,
+    OutgoingNotification,
     SendResult,
     result_answered,
     result_unanswered,
@@ -36,7 +37,6 @@ from delivery.transport.payload import payload_body, request_headers
 
 if TYPE_CHECKING:
     from delivery.conf import DeliverySettings
-    from outbox.models import DailyNotification
 
 # Connections kept per transport when the caller does not say how many attempts it
 # runs at once (the contract tests, one-off sends).
@@ -79,7 +79,7 @@ class AiohttpTransport(AsyncTransport):
             trust_env=False,
         )
 
-    async def send_async(self, notification: DailyNotification) -> SendResult:
+    async def send_async(self, notification: OutgoingNotification) -> SendResult:
         body = payload_body(notification)
         headers = request_headers(
             notification_id=str(notification.id), body=body, secret=self.secret

@@ -12,12 +12,9 @@ import datetime
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from delivery.redact import url_redact
-
-if TYPE_CHECKING:
-    from outbox.models import DailyNotification
 
 # The attempt log keeps the start of what the endpoint answered, not all of it.
 RESPONSE_EXCERPT_CHARS = 500
@@ -48,6 +45,54 @@ class SendResult:
     retry_after: str | None = None
 
 
+class OutgoingUser(Protocol):
+    """The user fields the wire body names."""
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def email(self) -> str: ...
+
+
+class OutgoingNotification(Protocol):
+    """What a transport reads of a row to send it: the wire body's fields (``payload``).
+
+    A claim hands over ``ClaimedNotification`` values; a one-off send and the
+    contract tests, ``DailyNotification`` rows with their user loaded.
+    """
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def date(self) -> datetime.date: ...
+
+    @property
+    def category(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def body(self) -> str: ...
+
+    @property
+    def generated_by(self) -> str: ...
+
+    @property
+    def send_at(self) -> datetime.datetime: ...
+
+    @property
+    def expires_at(self) -> datetime.datetime | None: ...
+
+    @property
+    def user(self) -> OutgoingUser: ...
+
+
 class Transport(abc.ABC):
     """Sends one notification and reports the outcome; never raises for an HTTP failure.
 
@@ -56,7 +101,7 @@ class Transport(abc.ABC):
     """
 
     @abc.abstractmethod
-    def send(self, notification: DailyNotification) -> SendResult:
+    def send(self, notification: OutgoingNotification) -> SendResult:
         """POST ``notification`` once (its ``user`` loaded), within the timeout."""
 
     def close(self) -> None:  # noqa: B027 (a transport with nothing to release keeps it)
@@ -74,7 +119,7 @@ def elapsed_ms(started: float) -> int:
 
 
 def result_answered(
-    notification: DailyNotification,
+    notification: OutgoingNotification,
     *,
     started_at: datetime.datetime,
     started: float,
@@ -102,7 +147,7 @@ def result_answered(
 
 
 def result_unanswered(
-    notification: DailyNotification, *, started_at: datetime.datetime, started: float, error: str
+    notification: OutgoingNotification, *, started_at: datetime.datetime, started: float, error: str
 ) -> SendResult:
     """The result of an attempt that got no answer (a network error, a timeout)."""
     return SendResult(

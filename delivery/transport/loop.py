@@ -13,12 +13,9 @@ import asyncio
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from delivery.transport.base import SendResult, Transport
-
-if TYPE_CHECKING:
-    from outbox.models import DailyNotification
+from delivery.transport.base import OutgoingNotification, SendResult, Transport
 
 T = TypeVar("T")
 
@@ -88,8 +85,8 @@ class AsyncTransport(Transport):
         """The thread and loop the attempts run on."""
 
     @abc.abstractmethod
-    async def send_async(self, notification: DailyNotification) -> SendResult:
+    async def send_async(self, notification: OutgoingNotification) -> SendResult:
         """POST ``notification`` once (its ``user`` loaded), within the timeout; never raises."""
 
-    def send(self, notification: DailyNotification) -> SendResult:
+    def send(self, notification: OutgoingNotification) -> SendResult:
         return self.loop_thread.call(self.send_async(notification))

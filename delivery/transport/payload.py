@@ -15,12 +15,10 @@ import json
 from collections.abc import Callable
 from functools import lru_cache
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from delivery.transport.base import OutgoingNotification
 from delivery.transport.signing import signature_headers
-
-if TYPE_CHECKING:
-    from outbox.models import DailyNotification
 
 # The user object inside the body: wire name → the user's attribute.
 USER_FIELDS: dict[str, Callable[[Any], Any]] = {
@@ -40,13 +38,13 @@ def wire_instant(value: datetime.datetime | None) -> str | None:
     return value.astimezone(datetime.UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
-def _user_payload(notification: DailyNotification) -> dict[str, Any]:
+def _user_payload(notification: OutgoingNotification) -> dict[str, Any]:
     user = notification.user
     return {name: value(user) for name, value in USER_FIELDS.items()}
 
 
 # The body: wire name → its value for a notification row (its user loaded).
-PAYLOAD_FIELDS: dict[str, Callable[[DailyNotification], Any]] = {
+PAYLOAD_FIELDS: dict[str, Callable[[OutgoingNotification], Any]] = {
     "id": lambda notification: str(notification.id),
     "date": lambda notification: notification.date.isoformat(),
     "category": attrgetter("category"),
@@ -60,12 +58,12 @@ PAYLOAD_FIELDS: dict[str, Callable[[DailyNotification], Any]] = {
 }
 
 
-def notification_payload(notification: DailyNotification) -> dict[str, Any]:
+def notification_payload(notification: OutgoingNotification) -> dict[str, Any]:
     """The JSON object sent for a notification (its ``user`` must be loaded)."""
     return {name: value(notification) for name, value in PAYLOAD_FIELDS.items()}
 
 
-def payload_body(notification: DailyNotification) -> bytes:
+def payload_body(notification: OutgoingNotification) -> bytes:
     """The exact bytes POSTed: compact JSON, non-ASCII text as UTF-8."""
     return json.dumps(
         notification_payload(notification), ensure_ascii=False, separators=(",", ":")

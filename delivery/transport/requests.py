@@ -33,6 +33,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from delivery.transport.base import (
     RESPONSE_READ_BYTES,
+    OutgoingNotification,
     SendResult,
     Transport,
     result_answered,
@@ -42,7 +43,6 @@ from delivery.transport.payload import payload_body, request_headers
 
 if TYPE_CHECKING:
     from delivery.conf import DeliverySettings
-    from outbox.models import DailyNotification
 
 
 class AttemptDeadline:
@@ -216,7 +216,7 @@ class RequestsTransport(Transport):
                 self._sessions.append(session)
         return session
 
-    def send(self, notification: DailyNotification) -> SendResult:
+    def send(self, notification: OutgoingNotification) -> SendResult:
         body = payload_body(notification)
         headers = request_headers(
             notification_id=str(notification.id), body=body, secret=self.secret
@@ -236,7 +236,7 @@ class RequestsTransport(Transport):
 
     def post(
         self,
-        notification: DailyNotification,
+        notification: OutgoingNotification,
         *,
         body: bytes,
         headers: dict[str, str],
@@ -286,7 +286,7 @@ class RequestsTransport(Transport):
         )
 
     def timed_out(
-        self, notification: DailyNotification, *, started_at: datetime.datetime, started: float
+        self, notification: OutgoingNotification, *, started_at: datetime.datetime, started: float
     ) -> SendResult:
         """The result of an attempt abandoned at its deadline (retryable, as any timeout)."""
         return result_unanswered(
