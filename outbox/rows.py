@@ -33,6 +33,9 @@ from outbox.window import Window
 
 logger = logging.getLogger(__name__)
 
+# The name (a prefix) of the thread ``BackgroundInserts`` runs inserts on.
+INSERT_THREAD_NAME = "outbox-insert"
+
 
 class NewRow(NamedTuple):
     """The values of a notification about to be inserted; the rest are model defaults.
@@ -209,7 +212,7 @@ class BackgroundInserts:
         # Not in autocommit: the caller's transaction (atomic or by hand) is open.
         background = connection.vendor == "postgresql" and connection.get_autocommit()
         self.executor = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-insert")
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=INSERT_THREAD_NAME)
             if background
             else None
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import threading
 
 import pytest
 
@@ -19,6 +18,7 @@ from outbox.generators.openai_chat import chat_request_body
 from outbox.models import DailyNotification, GenerationBatch, GenerationBatchRequest
 from tests.factories import notification_create, user_create, users_create
 from tests.fake_openai import MODEL, ErrorLine, MalformedLine, Missing, OutputLine
+from tests.outbox.insert_threads import insert_thread_alive
 
 pytestmark = pytest.mark.django_db
 
@@ -187,7 +187,7 @@ def test_outside_a_transaction_answers_go_in_chunk_by_chunk_all_of_them(
         user.pk for user in users
     }
     assert DailyNotification.objects.filter(generated_by=BATCH_GENERATED_BY).count() == 7
-    assert not any(thread.name.startswith("outbox-insert") for thread in threading.enumerate())
+    assert not insert_thread_alive()
 
 
 def test_rows_follow_each_users_zone_and_send_time(batch_settings, fake_openai) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import threading
 import time
 import uuid
 from collections import Counter
@@ -27,6 +26,7 @@ from outbox.generators import (
 from outbox.models import DailyNotification
 from tests.factories import notification_create, user_build, users_create
 from tests.fake_openai import Reply
+from tests.outbox.insert_threads import insert_thread_alive
 
 DATE = datetime.date(2026, 11, 22)
 # The users are in UTC (TIME_ZONE) with the default 08:00 send time: at NEAR their
@@ -246,7 +246,7 @@ def test_outside_a_transaction_every_chunk_is_inserted_and_counted() -> None:
     assert (summary.created, summary.existing) == (7, 1)
     assert DailyNotification.objects.count() == 8
     assert DailyNotification.objects.get(user=users[4]).generated_by == "rival"
-    assert not any(thread.name.startswith("outbox-insert") for thread in threading.enumerate())
+    assert not insert_thread_alive()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -258,7 +258,7 @@ def test_an_insert_that_fails_fails_the_run_and_keeps_the_chunks_before() -> Non
     assert sorted(DailyNotification.objects.values_list("user_id", flat=True)) == [
         user.pk for user in users[:3]
     ]
-    assert not any(thread.name.startswith("outbox-insert") for thread in threading.enumerate())
+    assert not insert_thread_alive()
     assert generate().created == 3
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import threading
 import uuid
 
 import pytest
@@ -13,6 +12,7 @@ from outbox.models import DailyNotification
 from outbox.rows import BackgroundInserts, NewRow, new_ids, rows_insert
 from outbox.window import Window
 from tests.factories import users_create
+from tests.outbox.insert_threads import insert_thread_alive
 
 WRITTEN_AT = datetime.datetime(2026, 11, 22, 7, 0, tzinfo=datetime.UTC)
 WINDOW = Window(
@@ -86,10 +86,6 @@ def test_new_ids_are_distinct_version_4_uuids() -> None:
     for one in parsed:
         varying |= one.int ^ parsed[0].int
     assert bin(varying).count("1") == 128 - 6
-
-
-def insert_thread_alive() -> bool:
-    return any(thread.name.startswith("outbox-insert") for thread in threading.enumerate())
 
 
 def statements_on_this_connection(inserts_run) -> list[str]:
