@@ -6,7 +6,7 @@ import datetime
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from django.db import IntegrityError, connection
@@ -54,19 +54,31 @@ class CountingGenerator(NotificationGenerator):
         return GeneratedText(text.title, text.body, self.name)
 
 
-class RacingGenerator(CountingGenerator):
-    """Another run inserts a row for ``rival`` while this one is writing its text."""
+class MeddlingGenerator(CountingGenerator):
+    """Another process does ``meddle(user)`` as the text of the chunk holding ``user`` is written.
 
-    def __init__(self, *, rival: User) -> None:
+    Outside a transaction what it does is committed at once.
+    """
+
+    def __init__(self, *, user: User, meddle: Callable[[User], object]) -> None:
         super().__init__()
-        self.rival = rival
+        self.user = user
+        self.meddle = meddle
 
     def write_many(
         self, *, requests: Sequence[WriteRequest], concurrency: int = 1
     ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
-        if any(request.user.user_id == self.rival.pk for request in requests):
-            notification_create(user=self.rival, date=DATE, generated_by="rival")
+        if any(request.user.user_id == self.user.pk for request in requests):
+            self.meddle(self.user)
         yield from super().write_many(requests=requests, concurrency=concurrency)
+
+
+def racing(rival: User) -> MeddlingGenerator:
+    """Another run inserts a row for ``rival`` while this one is writing its text."""
+    return MeddlingGenerator(
+        user=rival,
+        meddle=lambda user: notification_create(user=user, date=DATE, generated_by="rival"),
+    )
 
 
 def chunk_write_statements() -> int:
@@ -195,7 +207,7 @@ def test_fallbacks_are_counted() -> None:
 
 def test_a_row_inserted_meanwhile_by_another_run_counts_as_existing() -> None:
     users = users_create(3)
-    summary = generate(RacingGenerator(rival=users[1]))
+    summary = generate(racing(users[1]))
     assert (summary.created, summary.existing) == (2, 1)
     assert DailyNotification.objects.get(user=users[1]).generated_by == "rival"
     assert DailyNotification.objects.count() == 3
@@ -223,26 +235,11 @@ def test_text_is_never_written_inside_an_insert() -> None:
     assert generator.inside_insert == [False, False, False]
 
 
-class VanishingUserGenerator(CountingGenerator):
-    """Deletes ``user`` (committed: no transaction is open) as its chunk's text is written."""
-
-    def __init__(self, *, user: User) -> None:
-        super().__init__()
-        self.user = user
-
-    def write_many(
-        self, *, requests: Sequence[WriteRequest], concurrency: int = 1
-    ) -> Iterator[tuple[WriteRequest, GeneratedText]]:
-        if any(request.user.user_id == self.user.pk for request in requests):
-            User.objects.filter(pk=self.user.pk).delete()
-        yield from super().write_many(requests=requests, concurrency=concurrency)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_transaction_every_chunk_is_inserted_and_counted() -> None:
     users = sorted(users_create(8), key=lambda user: user.pk)
     # Committed at once (no transaction is open): the run's insert of that chunk skips it.
-    summary = generate(RacingGenerator(rival=users[4]), chunk_size=3)
+    summary = generate(racing(users[4]), chunk_size=3)
     assert (summary.created, summary.existing) == (7, 1)
     assert DailyNotification.objects.count() == 8
     assert DailyNotification.objects.get(user=users[4]).generated_by == "rival"
@@ -253,7 +250,11 @@ def test_outside_a_transaction_every_chunk_is_inserted_and_counted() -> None:
 def test_an_insert_that_fails_fails_the_run_and_keeps_the_chunks_before() -> None:
     users = sorted(users_create(7), key=lambda user: user.pk)
     with pytest.raises(IntegrityError):
-        generate(VanishingUserGenerator(user=users[4]), chunk_size=3)
+        # Its user deleted as its text is written: the chunk's insert breaks the foreign key.
+        vanishing = MeddlingGenerator(
+            user=users[4], meddle=lambda user: User.objects.filter(pk=user.pk).delete()
+        )
+        generate(vanishing, chunk_size=3)
     # The first chunk went in; the failed one is written again by the next run.
     assert sorted(DailyNotification.objects.values_list("user_id", flat=True)) == [
         user.pk for user in users[:3]
