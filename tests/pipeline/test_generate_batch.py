@@ -30,12 +30,20 @@ def a_day_ahead(openai_settings):
     return opens.date()
 
 
-def generate(generator: str):
-    return generation_run(date=timezone.localdate(), generator=generator_choose(generator))
+def generate(generator: str, *, batch_date: datetime.date | None = None):
+    """A run for today, or for the day before ``batch_date`` (its send time 6 hours ahead).
+
+    Not the clock's date then: after 18:00 UTC that day's send time has passed.
+    """
+    if batch_date is None:
+        day = timezone.localdate()
+    else:
+        day = batch_date - datetime.timedelta(days=1)
+    return generation_run(date=day, generator=generator_choose(generator))
 
 
 def test_openai_batch_submits_first_then_runs_the_normal_path(a_day_ahead, fake_openai) -> None:
-    result = generate("openai-batch")
+    result = generate("openai-batch", batch_date=a_day_ahead)
     assert result.generator_name == f"openai-batch:{MODEL}"
     # Today's rows come from the normal path, synchronously.
     assert result.summary.created == 3
@@ -46,8 +54,8 @@ def test_openai_batch_submits_first_then_runs_the_normal_path(a_day_ahead, fake_
 
 
 def test_any_run_with_a_key_polls_and_takes_the_answers_in(a_day_ahead, fake_openai) -> None:
-    generate("openai-batch")
-    lines = [generate("openai").line for _ in range(3)]
+    generate("openai-batch", batch_date=a_day_ahead)
+    lines = [generate("openai", batch_date=a_day_ahead).line for _ in range(3)]
     assert "wrote 3, returned 0, tokens 150 in / 60 out" in lines[-1]
     rows = DailyNotification.objects.filter(date=a_day_ahead)
     assert set(rows.values_list("generated_by", flat=True)) == {f"openai-batch:{MODEL}"}
@@ -56,7 +64,7 @@ def test_any_run_with_a_key_polls_and_takes_the_answers_in(a_day_ahead, fake_ope
 def test_a_run_without_open_batches_or_openai_batch_has_no_batch_part(
     a_day_ahead, fake_openai
 ) -> None:
-    result = generate("openai")
+    result = generate("openai", batch_date=a_day_ahead)
     assert result.batch is None and "batch:" not in result.line
     assert not [r for r in fake_openai.requests if "/batches" in r.path]
 
