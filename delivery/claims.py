@@ -288,24 +288,27 @@ def notifications_claim(
     now = now or timezone.now()
     lease = now + datetime.timedelta(seconds=lease_seconds)
     sql, params = claim_statement(now=now, lease=lease, limit=batch_size)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        returned = cursor.fetchall()
-    claimed = {as_uuid(row_id) for row_id, status in returned if status == SENDING}
-    expired = sum(status == EXPIRED for _, status in returned)
-    cancelled = sum(status == CANCELLED for _, status in returned)
-    if not claimed:
-        return Claim(lease=lease, notifications=[], expired=expired, cancelled=cancelled)
-    # The rows are found by their lease (two parameters, through the partial index on
-    # sending rows), not by a list of their ids, whose placeholders cost more to build
-    # and bind than the rows themselves. Only this claim's ids are kept: another
-    # worker's claim could in principle have drawn the very same instant.
-    held = DailyNotification.objects.filter(status=SENDING, lease_expires_at=lease)
-    rows = [
-        ClaimedNotification._make((*values[:USER_AT], ClaimedUser._make(values[USER_AT:])))
-        for values in held.values_list(*CLAIM_COLUMNS)
-        if values[0] in claimed
-    ]
+    # The rows are read in the transaction that marks them: a connection lost between
+    # the two must not leave them ``sending``, unsent, until their lease runs out.
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            returned = cursor.fetchall()
+        claimed = {as_uuid(row_id) for row_id, status in returned if status == SENDING}
+        expired = sum(status == EXPIRED for _, status in returned)
+        cancelled = sum(status == CANCELLED for _, status in returned)
+        if not claimed:
+            return Claim(lease=lease, notifications=[], expired=expired, cancelled=cancelled)
+        # The rows are found by their lease (two parameters, through the partial index on
+        # sending rows), not by a list of their ids, whose placeholders cost more to build
+        # and bind than the rows themselves. Only this claim's ids are kept: another
+        # worker's claim could in principle have drawn the very same instant.
+        held = DailyNotification.objects.filter(status=SENDING, lease_expires_at=lease)
+        rows = [
+            ClaimedNotification._make((*values[:USER_AT], ClaimedUser._make(values[USER_AT:])))
+            for values in held.values_list(*CLAIM_COLUMNS)
+            if values[0] in claimed
+        ]
     return Claim(lease=lease, notifications=rows, expired=expired, cancelled=cancelled)
 
 

@@ -6,7 +6,7 @@ import datetime
 import threading
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from delivery.claims import (
@@ -187,6 +187,33 @@ def test_release_gives_rows_back_to_pending(db):
         Status.PENDING,
         None,
         0,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_whose_rows_cannot_be_read_leaves_them_pending():
+    """The connection dies after the rows are marked: nothing stays ``sending`` unsent till its lease."""
+    notification = notification_create()
+    marked = threading.Event()
+
+    def connection_lost_once_rows_are_marked(execute, sql, params, many, context):
+        if marked.is_set():
+            raise OperationalError("server closed the connection unexpectedly")
+        result = execute(sql, params, many, context)
+        if sql.lstrip().startswith("WITH closed AS"):
+            marked.set()
+        return result
+
+    with (
+        connection.execute_wrapper(connection_lost_once_rows_are_marked),
+        pytest.raises(OperationalError),
+    ):
+        notifications_claim(batch_size=1, lease_seconds=60)
+
+    notification.refresh_from_db()
+    assert (notification.status, notification.lease_expires_at) == (Status.PENDING, None)
+    assert (
+        notifications_claim(batch_size=1, lease_seconds=60).notifications[0].id == notification.id
     )
 
 
