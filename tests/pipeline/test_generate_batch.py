@@ -35,10 +35,7 @@ def generate(generator: str, *, batch_date: datetime.date | None = None):
 
     Not the clock's date then: after 18:00 UTC that day's send time has passed.
     """
-    if batch_date is None:
-        day = timezone.localdate()
-    else:
-        day = batch_date - datetime.timedelta(days=1)
+    day = timezone.localdate() if batch_date is None else batch_date - datetime.timedelta(days=1)
     return generation_run(date=day, generator=generator_choose(generator))
 
 
