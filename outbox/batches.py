@@ -80,6 +80,8 @@ BATCH_HORIZON = datetime.timedelta(hours=48)
 CHUNK_SIZE = 2000
 # A batch still preparing after this long belongs to a run that died: its users go back.
 PREPARING_STALE = datetime.timedelta(minutes=10)
+# How far the API's clock may be behind ours when it dates a batch we created.
+REMOTE_CLOCK_SKEW = datetime.timedelta(hours=1)
 # Request rows of closed batches are kept while their date may still be written, then
 # deleted, at most this many a run (they only grow by a day's requests a day).
 REQUESTS_PRUNE_AFTER = datetime.timedelta(days=2)
@@ -131,7 +133,7 @@ def batches_run(
         if not acquired:
             log_action(logger, "outbox.batch_step_busy", "another run holds the batch step")
             return BatchStepSummary(busy=True)
-        batches_stale_abandon(now=now)
+        batches_stale_settle(api=api, now=now)
         batch_requests_prune(now=now)
         closed = batches_poll(api=api, chunk_size=limits.get("chunk_size", CHUNK_SIZE))
         submitted = (
@@ -443,39 +445,68 @@ def _batch_send(prepared: _BatchFile, api: BatchApi) -> int:
         raise
     finally:
         prepared.path.unlink(missing_ok=True)
+    _batch_started(batch=batch, remote=remote)
+    return batch.request_count
+
+
+def _batch_started(*, batch: GenerationBatch, remote: RemoteBatch, recovered: bool = False) -> None:
+    """Record that ``remote`` runs ``batch``'s requests: from now on it is polled."""
     _remote_apply(batch=batch, remote=remote)
     batch.submitted_at = timezone.now()
     batch.save()
     log_action(
         logger,
-        "outbox.batch_submitted",
+        "outbox.batch_recovered" if recovered else "outbox.batch_submitted",
+        "found on the API after its run died" if recovered else "",
         batch=batch.pk,
         remote_id=batch.remote_id,
         requests=batch.request_count,
         first_date=batch.first_date,
         last_date=batch.last_date,
     )
-    return batch.request_count
 
 
-def batches_stale_abandon(*, now: datetime.datetime) -> int:
-    """Abandon batches left preparing by a run that died (nothing was sent). How many.
+def batches_stale_settle(*, api: BatchApi, now: datetime.datetime) -> int:
+    """Settle the batches left preparing by a run that died; how many were abandoned.
 
-    Their users are forgotten, so a later batch may take them.
+    One whose file was uploaded may have been created on the API, the run dying
+    before it recorded the batch's id: found there, it is polled like any other.
+    Otherwise it is abandoned and its users forgotten, so a later batch may take
+    them. While the API cannot tell, the batch waits for a later run: forgetting its
+    users then could put them in two batches.
     """
     stale = GenerationBatch.objects.filter(
         status=Status.PREPARING, closed_at__isnull=True, updated_at__lt=now - PREPARING_STALE
     )
-    count = 0
+    abandoned = 0
     for batch in stale:
+        if batch.input_file_id:
+            try:
+                remote = api.find(
+                    input_file_id=batch.input_file_id,
+                    created_after=batch.created_at - REMOTE_CLOCK_SKEW,
+                )
+            except BatchApiError as error:
+                log_action(
+                    logger,
+                    "outbox.batch_unsettled",
+                    "whether it was created is asked again by the next run",
+                    level=logging.WARNING,
+                    batch=batch.pk,
+                    reason=str(error),
+                )
+                continue
+            if remote is not None:
+                _batch_started(batch=batch, remote=remote, recovered=True)
+                continue
         batch_close(
             batch=batch,
             status=Status.ABANDONED,
             error="its run stopped preparing it",
             forget_requests=True,
         )
-        count += 1
-    return count
+        abandoned += 1
+    return abandoned
 
 
 @transaction.atomic

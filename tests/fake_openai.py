@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -189,12 +190,30 @@ class FakeBatches:
             id=self.new_id("batch"),
             input_file_id=body["input_file_id"],
             metadata=body.get("metadata") or {},
-            created_at=1763769600,
+            created_at=int(time.time()),
         )
         batch.total = len(self.input_lines(batch))
         with self.lock:
             self.batches[batch.id] = batch
         return 200, self.as_json(batch)
+
+    def listing(self, query: dict[str, list[str]]) -> tuple[int, dict]:
+        """A page of batches, newest first, after the ``after`` id (as the API pages)."""
+        limit = int(query.get("limit", ["20"])[0])
+        with self.lock:
+            newest_first = list(reversed(self.batches.values()))
+        after = query.get("after", [None])[0]
+        if after is not None:
+            ids = [batch.id for batch in newest_first]
+            newest_first = newest_first[ids.index(after) + 1 :]
+        page = newest_first[:limit]
+        return 200, {
+            "object": "list",
+            "data": [self.as_json(batch) for batch in page],
+            "first_id": page[0].id if page else None,
+            "last_id": page[-1].id if page else None,
+            "has_more": len(newest_first) > limit,
+        }
 
     def input_lines(self, batch: FakeBatch) -> list[dict]:
         return [json.loads(line) for line in self.files[batch.input_file_id].splitlines() if line]
@@ -399,6 +418,8 @@ class FakeOpenAI:
             return Reply(body=content, content_type="application/octet-stream")
         if path == "/batches" and seen.method == "POST":
             return json_reply(*batches.create(seen.body))
+        if path == "/batches":
+            return json_reply(*batches.listing(parse_qs(urlsplit(seen.path).query)))
         if match := re.fullmatch(r"/batches/([^/]+)/cancel", path):
             return json_reply(*batches.cancel(match.group(1)))
         if match := re.fullmatch(r"/batches/([^/]+)", path):

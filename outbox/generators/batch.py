@@ -38,6 +38,8 @@ COMPLETION_WINDOW = "24h"
 # The API's limits on one input file.
 BATCH_MAX_REQUESTS = 50_000
 BATCH_MAX_BYTES = 200_000_000
+# Batches asked for per page when looking for one whose creation went unrecorded.
+LIST_PAGE_SIZE = 100
 
 
 class BatchApiError(Exception):
@@ -240,6 +242,21 @@ class BatchApi:
                     metadata=metadata,
                 )
             )
+
+    def find(self, *, input_file_id: str, created_after: datetime.datetime) -> RemoteBatch | None:
+        """The batch started from ``input_file_id``, if one was; None when there is none.
+
+        Batches are listed newest first and looked at back to ``created_after``: a run
+        that died between creating a batch and recording it left only the file's id.
+        """
+        oldest = created_after.timestamp()
+        with self._errors("list"):
+            for batch in self.client.batches.list(limit=LIST_PAGE_SIZE):
+                if batch.input_file_id == input_file_id:
+                    return RemoteBatch.of(batch)
+                if batch.created_at < oldest:
+                    break
+        return None
 
     def retrieve(self, remote_id: str) -> RemoteBatch:
         with self._errors("retrieve"):

@@ -319,12 +319,80 @@ def test_a_batch_left_preparing_by_a_dead_run_gives_its_users_back(
     GenerationBatchRequest.objects.bulk_create(
         GenerationBatchRequest(batch=dead, user=user, date=TOMORROW) for user in users
     )
-    GenerationBatch.objects.filter(pk=dead.pk).update(updated_at=NOW - datetime.timedelta(hours=1))
+    stale_preparing(dead)
     summary = run()
     dead.refresh_from_db()
     assert dead.status == Status.ABANDONED and dead.closed_at is not None
     assert summary.submitted_requests == 3
     assert GenerationBatchRequest.objects.exclude(batch=dead).count() == 3
+
+
+def stale_preparing(batch: GenerationBatch, **fields) -> None:
+    """Leave ``batch`` as a run that died while preparing it would (an hour ago)."""
+    GenerationBatch.objects.filter(pk=batch.pk).update(
+        status=Status.PREPARING, updated_at=NOW - datetime.timedelta(hours=1), **fields
+    )
+
+
+def test_a_batch_created_just_before_its_run_died_is_found_and_polled(
+    batch_settings, fake_openai, caplog
+) -> None:
+    users_create(3)
+    run()
+    batch = GenerationBatch.objects.get()
+    remote_id = batch.remote_id
+    # The run died once the API had created the batch, before it recorded the batch's id.
+    stale_preparing(batch, remote_id="", submitted_at=None)
+
+    with caplog.at_level(logging.INFO, logger="outbox.batches"):
+        summary = run()
+
+    assert (summary.submitted_batches, summary.in_flight) == (0, 3)
+    assert list(fake_openai.batches.batches) == [remote_id]
+    batch.refresh_from_db()
+    assert (batch.remote_id, batch.closed_at) == (remote_id, None)
+    assert batch.status != Status.PREPARING and batch.submitted_at is not None
+    assert "action=outbox.batch_recovered" in caplog.text
+    run_until_closed()
+    rows = DailyNotification.objects.filter(date=TOMORROW)
+    assert list(rows.values_list("generated_by", flat=True)) == [BATCH_GENERATED_BY] * 3
+
+
+def test_a_batch_uploaded_but_never_created_gives_its_users_back(
+    batch_settings, fake_openai
+) -> None:
+    users = users_create(3)
+    dead = GenerationBatch.objects.create(model=MODEL, request_count=3, input_file_id="file-x")
+    GenerationBatchRequest.objects.bulk_create(
+        GenerationBatchRequest(batch=dead, user=user, date=TOMORROW) for user in users
+    )
+    stale_preparing(dead)
+
+    summary = run()
+
+    dead.refresh_from_db()
+    assert dead.status == Status.ABANDONED and dead.closed_at is not None
+    assert summary.submitted_requests == 3
+    assert seen(fake_openai, "GET", "/v1/batches?limit=100")
+
+
+def test_a_stale_batch_the_api_cannot_tell_about_keeps_its_users(
+    batch_settings, fake_openai, caplog
+) -> None:
+    users = users_create(3)
+    dead = GenerationBatch.objects.create(model=MODEL, request_count=3, input_file_id="file-x")
+    GenerationBatchRequest.objects.bulk_create(
+        GenerationBatchRequest(batch=dead, user=user, date=TOMORROW) for user in users
+    )
+    stale_preparing(dead)
+    fake_openai.batches.listing = lambda query: (503, {"error": {"message": "overloaded"}})
+
+    summary = run()
+
+    dead.refresh_from_db()
+    assert (dead.status, dead.closed_at) == (Status.PREPARING, None)
+    assert summary.submitted_requests == 0 and not fake_openai.batches.batches
+    assert "action=outbox.batch_unsettled" in caplog.text and "overloaded" in caplog.text
 
 
 def test_an_upload_the_api_refuses_leaves_its_users_to_the_normal_path(
