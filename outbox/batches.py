@@ -431,13 +431,8 @@ def _batch_send(prepared: _BatchFile, api: BatchApi) -> int:
         )
     except BatchApiError as error:
         batch_close(batch=batch, status=Status.ABANDONED, error=str(error))
-        log_action(
-            logger,
-            "outbox.batch_not_sent",
-            "its users go to the normal path",
-            level=logging.WARNING,
-            batch=batch.pk,
-            reason=str(error),
+        _batch_warn(
+            "outbox.batch_not_sent", "its users go to the normal path", batch=batch, error=error
         )
         return 0
     except GeneratorUnavailable as error:
@@ -466,6 +461,11 @@ def _batch_started(*, batch: GenerationBatch, remote: RemoteBatch, recovered: bo
     )
 
 
+def _batch_warn(action: str, note: str = "", *, batch: GenerationBatch, error: Exception) -> None:
+    """Warn of what went wrong with one batch (the API's answer, a line of its output)."""
+    log_action(logger, action, note, level=logging.WARNING, batch=batch.pk, reason=str(error))
+
+
 def batches_stale_settle(*, api: BatchApi, now: datetime.datetime) -> int:
     """Settle the batches left preparing by a run that died; how many were abandoned.
 
@@ -487,13 +487,11 @@ def batches_stale_settle(*, api: BatchApi, now: datetime.datetime) -> int:
                     created_after=batch.created_at - REMOTE_CLOCK_SKEW,
                 )
             except BatchApiError as error:
-                log_action(
-                    logger,
+                _batch_warn(
                     "outbox.batch_unsettled",
                     "whether it was created is asked again by the next run",
-                    level=logging.WARNING,
-                    batch=batch.pk,
-                    reason=str(error),
+                    batch=batch,
+                    error=error,
                 )
                 continue
             if remote is not None:
@@ -557,13 +555,8 @@ def batches_poll(*, api: BatchApi, chunk_size: int = CHUNK_SIZE) -> list[Generat
             closed.append(batch)
             continue
         except BatchApiError as error:
-            log_action(
-                logger,
-                "outbox.batch_poll_failed",
-                "asked again by the next run",
-                level=logging.WARNING,
-                batch=batch.pk,
-                reason=str(error),
+            _batch_warn(
+                "outbox.batch_poll_failed", "asked again by the next run", batch=batch, error=error
             )
             continue
         _remote_apply(batch=batch, remote=remote)
@@ -572,13 +565,11 @@ def batches_poll(*, api: BatchApi, chunk_size: int = CHUNK_SIZE) -> list[Generat
             try:
                 batch_answers_take(batch=batch, api=api, chunk_size=chunk_size)
             except BatchApiError as error:
-                log_action(
-                    logger,
+                _batch_warn(
                     "outbox.batch_read_failed",
                     "read again by the next run",
-                    level=logging.WARNING,
-                    batch=batch.pk,
-                    reason=str(error),
+                    batch=batch,
+                    error=error,
                 )
                 continue
             closed.append(batch)
@@ -655,13 +646,7 @@ def batch_lines_take(
                     answers.append(answer_parse(line, model=batch.model))
                 except MalformedLine as error:
                     taken.malformed += 1
-                    log_action(
-                        logger,
-                        "outbox.batch_line_malformed",
-                        level=logging.WARNING,
-                        batch=batch.pk,
-                        reason=str(error),
-                    )
+                    _batch_warn("outbox.batch_line_malformed", batch=batch, error=error)
             rows = _answer_rows(batch=batch, answers=answers)
             if rows:
                 inserts.insert(rows=rows, written_at=timezone.now())

@@ -311,27 +311,32 @@ def test_batches_split_at_the_size_limit(batch_settings, fake_openai) -> None:
     assert (summary.submitted_batches, summary.submitted_requests) == (3, 5)
 
 
-def test_a_batch_left_preparing_by_a_dead_run_gives_its_users_back(
-    batch_settings, fake_openai
-) -> None:
-    users = users_create(3)
-    dead = GenerationBatch.objects.create(model=MODEL, request_count=3)
-    GenerationBatchRequest.objects.bulk_create(
-        GenerationBatchRequest(batch=dead, user=user, date=TOMORROW) for user in users
-    )
-    stale_preparing(dead)
-    summary = run()
-    dead.refresh_from_db()
-    assert dead.status == Status.ABANDONED and dead.closed_at is not None
-    assert summary.submitted_requests == 3
-    assert GenerationBatchRequest.objects.exclude(batch=dead).count() == 3
-
-
 def stale_preparing(batch: GenerationBatch, **fields) -> None:
     """Leave ``batch`` as a run that died while preparing it would (an hour ago)."""
     GenerationBatch.objects.filter(pk=batch.pk).update(
         status=Status.PREPARING, updated_at=NOW - datetime.timedelta(hours=1), **fields
     )
+
+
+def dead_batch(*, users: int = 3, **fields) -> GenerationBatch:
+    """A batch holding ``users`` new users for tomorrow, left preparing by a run that died."""
+    dead = GenerationBatch.objects.create(model=MODEL, request_count=users, **fields)
+    GenerationBatchRequest.objects.bulk_create(
+        GenerationBatchRequest(batch=dead, user=user, date=TOMORROW) for user in users_create(users)
+    )
+    stale_preparing(dead)
+    return dead
+
+
+def test_a_batch_left_preparing_by_a_dead_run_gives_its_users_back(
+    batch_settings, fake_openai
+) -> None:
+    dead = dead_batch()
+    summary = run()
+    dead.refresh_from_db()
+    assert dead.status == Status.ABANDONED and dead.closed_at is not None
+    assert summary.submitted_requests == 3
+    assert GenerationBatchRequest.objects.exclude(batch=dead).count() == 3
 
 
 def test_a_batch_created_just_before_its_run_died_is_found_and_polled(
@@ -361,12 +366,7 @@ def test_a_batch_created_just_before_its_run_died_is_found_and_polled(
 def test_a_batch_uploaded_but_never_created_gives_its_users_back(
     batch_settings, fake_openai
 ) -> None:
-    users = users_create(3)
-    dead = GenerationBatch.objects.create(model=MODEL, request_count=3, input_file_id="file-x")
-    GenerationBatchRequest.objects.bulk_create(
-        GenerationBatchRequest(batch=dead, user=user, date=TOMORROW) for user in users
-    )
-    stale_preparing(dead)
+    dead = dead_batch(input_file_id="file-x")
 
     summary = run()
 
@@ -379,12 +379,7 @@ def test_a_batch_uploaded_but_never_created_gives_its_users_back(
 def test_a_stale_batch_the_api_cannot_tell_about_keeps_its_users(
     batch_settings, fake_openai, caplog
 ) -> None:
-    users = users_create(3)
-    dead = GenerationBatch.objects.create(model=MODEL, request_count=3, input_file_id="file-x")
-    GenerationBatchRequest.objects.bulk_create(
-        GenerationBatchRequest(batch=dead, user=user, date=TOMORROW) for user in users
-    )
-    stale_preparing(dead)
+    dead = dead_batch(input_file_id="file-x")
     fake_openai.batches.listing = lambda query: (503, {"error": {"message": "overloaded"}})
 
     summary = run()
