@@ -69,6 +69,17 @@ PICKED_ROWS = {
     "sqlite": "rowid IN (SELECT address FROM picked)",
 }
 
+# Each arm's partial index. SQLite's planner, with no statistics gathered, would rather
+# walk the plain status index and sort every pending row in each arm (a claim would
+# cost as much as the whole backlog): there each arm names its index. PostgreSQL
+# plans from its statistics.
+ARM_INDEXES = {
+    "closed": "outbox_pending_expiry_idx",
+    "lapsed": "outbox_expired_lease_idx",
+    "retry": "outbox_due_pending_idx",
+    "fresh": "outbox_fresh_send_at_idx",
+}
+
 # Four index-driven arms (closed windows, lapsed leases, due retries, fresh rows whose
 # window has opened), each stopping after `limit` rows, so a claim reads the same
 # with a million final rows in the table as with none, and rows opening later
@@ -77,19 +88,19 @@ PICKED_ROWS = {
 # that PostgreSQL can match the partial indexes.
 CLAIM_SQL = f"""
 WITH closed AS (
-    SELECT {{address}} AS address FROM {TABLE}
+    SELECT {{address}} AS address FROM {TABLE} {{closed_index}}
     WHERE status = '{PENDING}' AND expires_at IS NOT NULL AND expires_at <= %(now)s
     ORDER BY expires_at LIMIT %(limit)s {{lock}}
 ), lapsed AS (
-    SELECT {{address}} AS address FROM {TABLE}
+    SELECT {{address}} AS address FROM {TABLE} {{lapsed_index}}
     WHERE status = '{SENDING}' AND lease_expires_at < %(now)s
     ORDER BY lease_expires_at LIMIT %(limit)s {{lock}}
 ), retry AS (
-    SELECT {{address}} AS address FROM {TABLE}
+    SELECT {{address}} AS address FROM {TABLE} {{retry_index}}
     WHERE status = '{PENDING}' AND next_attempt_at <= %(now)s
     ORDER BY next_attempt_at LIMIT %(limit)s {{lock}}
 ), fresh AS (
-    SELECT {{address}} AS address FROM {TABLE}
+    SELECT {{address}} AS address FROM {TABLE} {{fresh_index}}
     WHERE status = '{PENDING}' AND next_attempt_at IS NULL AND send_at <= %(now)s
     ORDER BY send_at LIMIT %(limit)s {{lock}}
 ), picked AS (
@@ -268,6 +279,10 @@ def claim_statement(
         muted=MUTED_SQL[engine],
         address=ROW_ADDRESS[engine],
         picked_rows=PICKED_ROWS[engine],
+        **{
+            f"{arm}_index": f"INDEXED BY {index}" if engine == "sqlite" else ""
+            for arm, index in ARM_INDEXES.items()
+        },
     )
     params = {"now": db_datetime(now), "lease": db_datetime(lease), "limit": limit}
     return sql, params
