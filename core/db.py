@@ -74,6 +74,31 @@ def upsert_sql(
     )
 
 
+@contextmanager
+def server_bound_cursor(
+    *, connection: BaseDatabaseWrapper, binary_results: bool = False
+) -> Iterator:
+    """A cursor of ``connection`` (PostgreSQL) whose parameters the server binds.
+
+    Django's PostgreSQL cursors bind parameters on the client, quoting each value into
+    the statement as text. This one sends them apart from it, so that a statement can
+    be prepared once and a parameter marked ``%b`` travels in binary: an array of a
+    thousand values is then copied as it is rather than formatted and parsed element
+    by element. With ``binary_results`` the rows come back in binary too, loaded
+    with no text parsed (instants in the connection's zone, as Django's own loader
+    gives them). It is Django's cursor wrapper around it, so errors are Django's and
+    ``execute_wrapper`` hooks see its statements.
+    """
+    connection.ensure_connection()
+    raw = psycopg.Cursor(connection.connection)
+    if binary_results:
+        raw.format = psycopg.pq.Format.BINARY
+    with connection.wrap_database_errors:
+        cursor = connection._prepare_cursor(raw)
+    with cursor:
+        yield cursor
+
+
 def executemany_prepared(
     *, connection: BaseDatabaseWrapper, sql: str, rows: Iterable[Sequence]
 ) -> None:
@@ -81,23 +106,22 @@ def executemany_prepared(
 
     Django's PostgreSQL cursors bind parameters on the client and never prepare, so
     ``executemany`` would have the server parse and plan the statement once per row.
-    Here a server-binding psycopg cursor on the same connection, with preparation
-    switched on for this call only, pipelines one prepared statement instead. Errors
-    are Django's (``IntegrityError``, ``OperationalError``…) on every database.
+    Here a server-binding cursor on the same connection, with preparation switched
+    on for this call only, pipelines one prepared statement instead. Errors are
+    Django's (``IntegrityError``, ``OperationalError``…) on every database.
     """
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.executemany(sql, rows)
         return
-    connection.ensure_connection()
-    raw = connection.connection
-    threshold = raw.prepare_threshold
-    raw.prepare_threshold = 0
-    try:
-        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+    with server_bound_cursor(connection=connection) as cursor:
+        raw = connection.connection
+        threshold = raw.prepare_threshold
+        raw.prepare_threshold = 0
+        try:
             cursor.executemany(sql, rows)
-    finally:
-        raw.prepare_threshold = threshold
+        finally:
+            raw.prepare_threshold = threshold
 
 
 # The databases whose bulk paths go through ``COPY`` (``temp_table_fill``); the others
@@ -117,19 +141,27 @@ def rows_copy(
     table: str,
     columns: Sequence[str],
     rows: Iterable[Sequence],
+    types: Sequence[str] | None = None,
 ) -> None:
     """``COPY`` ``rows`` into ``table`` (PostgreSQL only), in the current transaction.
 
+    With ``types`` (each column's SQL type, exactly), the rows go in binary: values are
+    sent as they are, with no text to format or parse on either side.
     All or nothing: one row breaking a constraint fails the whole copy with Django's
     ``IntegrityError``, so a caller expecting conflicts runs it in a savepoint.
     """
     quote = connection.ops.quote_name
     names = ", ".join(map(quote, columns))
+    statement = f"COPY {quote(table)} ({names}) FROM STDIN"
+    if types is not None:
+        statement += " (FORMAT BINARY)"
     with (
         connection.cursor() as cursor,
         connection.wrap_database_errors,
-        cursor.cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy,
+        cursor.cursor.copy(statement) as copy,
     ):
+        if types is not None:
+            copy.set_types(types)
         for row in rows:
             copy.write_row(row)
 

@@ -32,6 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
+from core.db import server_bound_cursor
 from outbox.models import DailyNotification
 
 TABLE = DailyNotification._meta.db_table
@@ -172,21 +173,35 @@ class ClaimedNotification(NamedTuple):
         return self.user.user_id
 
 
-# The columns a claim loads, in the order of the two tuples' fields.
-CLAIM_COLUMNS = (
-    *ClaimedNotification._fields[:-1],
-    *(f"user__{name}" for name in ClaimedUser._fields),
-)
+# Where the user's fields, the id and the instants are among a claimed row's values.
 USER_AT = len(ClaimedNotification._fields) - 1
+ID_AT = ClaimedNotification._fields.index("id")
+INSTANTS_AT = tuple(ClaimedNotification._fields.index(name) for name in ("send_at", "expires_at"))
 
-# The settle's rows as columns named like those of VALUES, in one parameter per
-# column on PostgreSQL, in one JSON array of rows on SQLite: the statement's text
-# stays the same whatever the number of rows. A text per size (VALUES with a row of
-# placeholders each) had SQLite's statement cache keep a prepared statement for every
-# size a settle ever had, each holding its whole parameter list in native memory.
+
+def _columns(model: type, names: Iterable[str], *, alias: str) -> str:
+    return ", ".join(f"{alias}.{model._meta.get_field(name).column}" for name in names)
+
+
+# The claimed rows and their users, each row's values in the order of the two tuples'
+# fields. Found by their lease (two parameters, through the partial index on sending
+# rows), not by a list of their ids, whose placeholders would cost more to bind.
+CLAIMED_SQL = f"""
+SELECT {_columns(DailyNotification, ClaimedNotification._fields[:USER_AT], alias="n")},
+    {_columns(User, ClaimedUser._fields, alias="u")}
+FROM {TABLE} AS n JOIN {USERS} AS u ON u.user_id = n.user_id
+WHERE n.status = '{SENDING}' AND n.lease_expires_at = %s
+"""
+
+# The settle's rows as columns named like those of VALUES, in one binary array
+# parameter per column on PostgreSQL, in one JSON array of rows on SQLite: the
+# statement's text stays the same whatever the number of rows. A text per size
+# (VALUES with a row of placeholders each) had SQLite's statement cache keep a
+# prepared statement for every size a settle ever had, each holding its whole
+# parameter list in native memory.
 SETTLE_ROWS = {
     "postgresql": """SELECT * FROM unnest(
-    %s::uuid[], %s::text[], %s::timestamptz[], %s::text[], %s::timestamptz[]
+    %b::uuid[], %b::text[], %b::timestamptz[], %b::text[], %b::timestamptz[]
 ) AS a(column1, column2, column3, column4, column5)""",
     "sqlite": """SELECT json_extract(value, '$[0]') AS column1,
     json_extract(value, '$[1]') AS column2, json_extract(value, '$[2]') AS column3,
@@ -314,17 +329,42 @@ def notifications_claim(
         cancelled = sum(status == CANCELLED for _, status in returned)
         if not claimed:
             return Claim(lease=lease, notifications=[], expired=expired, cancelled=cancelled)
-        # The rows are found by their lease (two parameters, through the partial index on
-        # sending rows), not by a list of their ids, whose placeholders cost more to build
-        # and bind than the rows themselves. Only this claim's ids are kept: another
-        # worker's claim could in principle have drawn the very same instant.
-        held = DailyNotification.objects.filter(status=SENDING, lease_expires_at=lease)
-        rows = [
-            ClaimedNotification._make((*values[:USER_AT], ClaimedUser._make(values[USER_AT:])))
-            for values in held.values_list(*CLAIM_COLUMNS)
-            if values[0] in claimed
-        ]
+        # Only this claim's ids are kept: another worker's claim could in principle
+        # have drawn the very same instant.
+        rows = [row for row in claimed_rows_read(lease=lease) if row.id in claimed]
     return Claim(lease=lease, notifications=rows, expired=expired, cancelled=cancelled)
+
+
+def claimed_rows_read(*, lease: datetime.datetime) -> list[ClaimedNotification]:
+    """The rows ``lease`` holds, with their users, as plain values.
+
+    Raw SQL rather than ``values_list``, whose per-value converters cost more than
+    the database takes to answer: PostgreSQL sends the rows in binary, read as they
+    are, and SQLite's few values of another form are converted here.
+    """
+    if on_postgresql():
+        with server_bound_cursor(connection=connection, binary_results=True) as cursor:
+            cursor.execute(CLAIMED_SQL, [lease])
+            fetched = cursor.fetchall()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(CLAIMED_SQL, [db_datetime(lease)])
+            fetched = [_sqlite_values(values) for values in cursor.fetchall()]
+    return [
+        ClaimedNotification._make((*values[:USER_AT], ClaimedUser._make(values[USER_AT:])))
+        for values in fetched
+    ]
+
+
+def _sqlite_values(values: tuple) -> list:
+    """A claimed row's values as PostgreSQL gives them: SQLite has its UUIDs as hex text
+    and its instants naive, in UTC."""
+    converted = list(values)
+    converted[ID_AT] = uuid.UUID(converted[ID_AT])
+    for at in INSTANTS_AT:
+        if converted[at] is not None:
+            converted[at] = converted[at].replace(tzinfo=datetime.UTC)
+    return converted
 
 
 def notifications_settle(
@@ -340,6 +380,10 @@ def notifications_settle(
     postgresql = on_postgresql()
     adapt_datetime, adapt_uuid = db_adapters()
     engine = "postgresql" if postgresql else "sqlite"
+    # The arrays go in binary, which only a server-bound statement can carry.
+    settle_cursor = (
+        partial(server_bound_cursor, connection=connection) if postgresql else connection.cursor
+    )
     sql = SETTLE_SQL.format(rows=SETTLE_ROWS[engine], unindexed=SETTLE_UNINDEXED[engine])
     for chunk in chunked(settlements, SETTLE_CHUNK):
         ids = [adapt_uuid(item.notification_id) for item in chunk]
@@ -360,7 +404,7 @@ def notifications_settle(
         # A returned id is one of the values sent: it maps back to its UUID without
         # being parsed again (thousands a second, on the thread the event loop needs).
         sent = dict(zip(ids, (item.notification_id for item in chunk), strict=True))
-        with connection.cursor() as cursor:
+        with settle_cursor() as cursor:
             cursor.execute(sql, params)
             written.update(sent[row[0]] for row in cursor.fetchall())
     return written
