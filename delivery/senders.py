@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from delivery.protection import Admission, CircuitBreaker, RateLimiter, attempt_failed
 from delivery.transport import AsyncTransport, OutgoingNotification, SendResult, Transport
-from outbox.window import Window
+from outbox.window import window_closed
 
 # An attempt told to wait for the breaker asks again at least this often: on threads
 # a wake-up can slip between the question and the wait, which costs no more than this.
@@ -107,12 +107,7 @@ class AttemptRules:
 
         It goes back unsent, and the next claim expires it.
         """
-        window = Window(
-            date=notification.date,
-            send_at=notification.send_at,
-            expires_at=notification.expires_at,
-        )
-        return window.closed(now=timezone.now())
+        return window_closed(expires_at=notification.expires_at, now=timezone.now())
 
 
 class Sender(abc.ABC):

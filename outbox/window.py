@@ -30,7 +30,15 @@ class Window:
 
     def closed(self, *, now: datetime.datetime) -> bool:
         """Whether nothing may be sent any more (``now`` is at or after ``expires_at``)."""
-        return self.expires_at is not None and now >= self.expires_at
+        return window_closed(expires_at=self.expires_at, now=now)
+
+
+def window_closed(*, expires_at: datetime.datetime | None, now: datetime.datetime) -> bool:
+    """Whether a window ending at ``expires_at`` has closed by ``now`` (None never closes).
+
+    Also asked of each row just before its request starts, with no ``Window`` built.
+    """
+    return expires_at is not None and now >= expires_at
 
 
 @lru_cache(maxsize=1024)

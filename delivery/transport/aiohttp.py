@@ -15,7 +15,7 @@ This module is named after the library it wraps; its imports are absolute, so
 
 from __future__ import annotations
 
-import asyncio
+import math
 import ssl
 import time
 from typing import TYPE_CHECKING
@@ -72,8 +72,9 @@ class AiohttpTransport(AsyncTransport):
         )
         return aiohttp.ClientSession(
             connector=connector,
-            # The deadline is asyncio's, on the whole attempt (see send_async).
-            timeout=aiohttp.ClientTimeout(total=None),
+            # The deadline of the whole attempt, from the connection to the body read
+            # (released), to the instant: never rounded up to a whole second.
+            timeout=aiohttp.ClientTimeout(total=self.timeout, ceil_threshold=math.inf),
             # Cookies an endpoint sets would otherwise pile up and go back on every POST.
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,
@@ -87,13 +88,13 @@ class AiohttpTransport(AsyncTransport):
         started_at = timezone.now()
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.timeout):
-                # No redirects: a webhook that moved is a configuration to fix, and
-                # following it would re-send the body to wherever it points.
-                async with self.session.post(
-                    self.url, data=body, headers=headers, allow_redirects=False
-                ) as response:
-                    raw = await excerpt_read(response.content, RESPONSE_READ_BYTES)
+            # No redirects: a webhook that moved is a configuration to fix, and
+            # following it would re-send the body to wherever it points.
+            async with self.session.post(
+                self.url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                raw = await excerpt_read(response.content, RESPONSE_READ_BYTES)
+        # The session's deadline (aiohttp raises asyncio's own TimeoutError for it).
         except TimeoutError:
             return result_unanswered(
                 notification,

@@ -11,11 +11,12 @@ second: a receiver in any language parses them without knowing our zone.
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Callable
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any
+
+import orjson
 
 from delivery.transport.base import OutgoingNotification
 from delivery.transport.signing import signature_headers
@@ -64,10 +65,12 @@ def notification_payload(notification: OutgoingNotification) -> dict[str, Any]:
 
 
 def payload_body(notification: OutgoingNotification) -> bytes:
-    """The exact bytes POSTed: compact JSON, non-ASCII text as UTF-8."""
-    return json.dumps(
-        notification_payload(notification), ensure_ascii=False, separators=(",", ":")
-    ).encode()
+    """The exact bytes POSTed: compact JSON, non-ASCII text as UTF-8.
+
+    ``orjson`` writes what ``json.dumps(…, ensure_ascii=False, separators=(",", ":"))``
+    would, encoded, in a tenth of the time: a body per attempt, on the event loop.
+    """
+    return orjson.dumps(notification_payload(notification))
 
 
 def request_headers(*, notification_id: str, body: bytes, secret: str) -> dict[str, str]:
