@@ -2,15 +2,16 @@
 run for every attempt of a settle.
 
 ``bulk_create`` passes every value of every row through the ORM's compiler, which
-was most of a settle's time at thousands of attempts a second; these rows need only
-the backend's own adapters. On PostgreSQL they go in as binary ``COPY``, which
-neither side formats nor parses; elsewhere ``core.db.executemany_prepared`` sends
-them as one prepared statement.
+was most of a settle's time at thousands of attempts a second. On PostgreSQL the
+values go in as they are, by binary ``COPY``, which neither side formats nor
+parses; elsewhere the backend's own adapters make them what the driver takes, and
+``core.db.executemany_prepared`` sends them as one prepared statement.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 from django.db import connection
 
@@ -37,26 +38,24 @@ def attempts_write(attempts: Sequence[DeliveryAttempt | SendResult]) -> None:
     """
     if not attempts:
         return
-    adapt_datetime, adapt_uuid = db_adapters()
-    rows = [
-        (
-            adapt_uuid(attempt.notification_id),
-            adapt_datetime(attempt.started_at),
-            attempt.duration_ms,
-            attempt.http_status,
-            attempt.error,
-            attempt.response_excerpt,
-        )
-        for attempt in attempts
-    ]
     table = DeliveryAttempt._meta.db_table
+    rows = map(attrgetter(*COLUMNS), attempts)
     if copy_supported(connection):
+        # Binary COPY takes the values as they are.
         types = [DeliveryAttempt._meta.get_field(column).db_type(connection) for column in COLUMNS]
         rows_copy(connection=connection, table=table, columns=COLUMNS, rows=rows, types=types)
         return
+    adapt_datetime, adapt_uuid = db_adapters()
     quote = connection.ops.quote_name
     sql = (
         f"{connection.ops.insert_statement()} {quote(table)} "
         f"({', '.join(map(quote, COLUMNS))}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
     )
-    executemany_prepared(connection=connection, sql=sql, rows=rows)
+    executemany_prepared(
+        connection=connection,
+        sql=sql,
+        rows=[
+            (adapt_uuid(notification_id), adapt_datetime(started_at), *rest)
+            for notification_id, started_at, *rest in rows
+        ],
+    )

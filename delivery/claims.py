@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -121,7 +122,7 @@ UPDATE {TABLE} SET
     END,
     updated_at = %(now)s
 WHERE {{picked_rows}}
-RETURNING id, status
+RETURNING CAST(id AS TEXT), status
 """
 
 SETTLE_SQL = f"""
@@ -193,9 +194,10 @@ FROM {TABLE} AS n JOIN {USERS} AS u ON u.user_id = n.user_id
 WHERE n.status = '{SENDING}' AND n.lease_expires_at = %s
 """
 
-# The settle's rows as columns named like those of VALUES, in one binary array
-# parameter per column on PostgreSQL, in one JSON array of rows on SQLite: the
-# statement's text stays the same whatever the number of rows. A text per size
+# The settle's rows as columns named like those of VALUES (a ``Settlement``'s fields,
+# in order), in one binary array parameter per column on PostgreSQL, in one JSON
+# array of rows on SQLite: the statement's text stays the same whatever the number
+# of rows. A text per size
 # (VALUES with a row of placeholders each) had SQLite's statement cache keep a
 # prepared statement for every size a settle ever had, each holding its whole
 # parameter list in native memory.
@@ -229,9 +231,12 @@ class Claim:
     cancelled: int = 0
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Settlement:
-    """The new state of one claimed row after its attempt."""
+class Settlement(NamedTuple):
+    """The new state of one claimed row after its attempt.
+
+    A tuple in the order of the settle's columns, which ``zip`` turns into the
+    statement's arrays: one is made per attempt, on the thread the event loop needs.
+    """
 
     notification_id: uuid.UUID
     status: str
@@ -324,14 +329,16 @@ def notifications_claim(
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             returned = cursor.fetchall()
-        claimed = {as_uuid(row_id) for row_id, status in returned if status == SENDING}
-        expired = sum(status == EXPIRED for _, status in returned)
-        cancelled = sum(status == CANCELLED for _, status in returned)
-        if not claimed:
+        statuses = Counter(status for _, status in returned)
+        expired, cancelled = statuses[EXPIRED], statuses[CANCELLED]
+        if not statuses[SENDING]:
             return Claim(lease=lease, notifications=[], expired=expired, cancelled=cancelled)
-        # Only this claim's ids are kept: another worker's claim could in principle
-        # have drawn the very same instant.
-        rows = [row for row in claimed_rows_read(lease=lease) if row.id in claimed]
+        rows = claimed_rows_read(lease=lease)
+        if len(rows) != statuses[SENDING]:
+            # Another worker's claim drew the very same instant: only this one's rows
+            # are kept (their ids, as text, are looked at only then).
+            claimed = {uuid.UUID(row_id) for row_id, status in returned if status == SENDING}
+            rows = [row for row in rows if row.id in claimed]
     return Claim(lease=lease, notifications=rows, expired=expired, cancelled=cancelled)
 
 
@@ -376,38 +383,44 @@ def notifications_settle(
     by another worker after this lease ran out, and keeps that worker's state.
     """
     written: set[uuid.UUID] = set()
-    now = db_datetime(timezone.now())
     postgresql = on_postgresql()
-    adapt_datetime, adapt_uuid = db_adapters()
     engine = "postgresql" if postgresql else "sqlite"
-    # The arrays go in binary, which only a server-bound statement can carry.
-    settle_cursor = (
-        partial(server_bound_cursor, connection=connection) if postgresql else connection.cursor
-    )
     sql = SETTLE_SQL.format(rows=SETTLE_ROWS[engine], unindexed=SETTLE_UNINDEXED[engine])
+    # In the order of the placeholders: SET's updated_at, the rows, WHERE's lease.
+    now, lease = db_datetime(timezone.now()), db_datetime(lease)
     for chunk in chunked(settlements, SETTLE_CHUNK):
-        ids = [adapt_uuid(item.notification_id) for item in chunk]
-        columns = (
-            ids,
-            [item.status for item in chunk],
-            [adapt_datetime(item.next_attempt_at) for item in chunk],
-            [item.last_error for item in chunk],
-            [adapt_datetime(item.delivered_at) for item in chunk],
-        )
         if postgresql:
-            rows = list(columns)
-        else:
-            # SQLite's adapters give text (or None): each row goes as a JSON array.
-            rows = [json.dumps(list(zip(*columns, strict=True)), separators=(",", ":"))]
-        # In the order of the placeholders: SET's updated_at, the rows, WHERE's lease.
-        params = [now, *rows, db_datetime(lease)]
-        # A returned id is one of the values sent: it maps back to its UUID without
-        # being parsed again (thousands a second, on the thread the event loop needs).
-        sent = dict(zip(ids, (item.notification_id for item in chunk), strict=True))
-        with settle_cursor() as cursor:
-            cursor.execute(sql, params)
-            written.update(sent[row[0]] for row in cursor.fetchall())
+            # The values as they are, a binary array per column; so are the ids returned.
+            with server_bound_cursor(connection=connection, binary_results=True) as cursor:
+                cursor.execute(sql, [now, *map(list, zip(*chunk, strict=True)), lease])
+                written.update(row_id for (row_id,) in cursor.fetchall())
+            continue
+        rows, sent = _sqlite_settle_rows(chunk)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [now, rows, lease])
+            written.update(sent[row_id] for (row_id,) in cursor.fetchall())
     return written
+
+
+def _sqlite_settle_rows(chunk: Sequence[Settlement]) -> tuple[str, dict]:
+    """The settle's rows as SQLite takes them (one JSON array of adapted values), and
+    each adapted id mapped back to the UUID it came from."""
+    adapt_datetime, adapt_uuid = db_adapters()
+    ids = [adapt_uuid(item.notification_id) for item in chunk]
+    rows = [
+        (
+            row_id,
+            item.status,
+            adapt_datetime(item.next_attempt_at),
+            item.last_error,
+            adapt_datetime(item.delivered_at),
+        )
+        for row_id, item in zip(ids, chunk, strict=True)
+    ]
+    # A returned id is one of the values sent: it maps back to its UUID without
+    # being parsed again.
+    sent = dict(zip(ids, (item.notification_id for item in chunk), strict=True))
+    return json.dumps(rows, separators=(",", ":")), sent
 
 
 def notifications_release(*, lease: datetime.datetime, ids: Iterable[uuid.UUID]) -> int:
@@ -418,8 +431,3 @@ def notifications_release(*, lease: datetime.datetime, ids: Iterable[uuid.UUID])
             id__in=chunk, status=SENDING, lease_expires_at=lease
         ).update(status=PENDING, lease_expires_at=None, updated_at=timezone.now())
     return released
-
-
-def as_uuid(value: uuid.UUID | str) -> uuid.UUID:
-    """A returned id as a UUID (SQLite hands back its 32-character text)."""
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)

@@ -48,6 +48,10 @@ class Decision:
     next_attempt_at: datetime.datetime | None = None
 
 
+# The verdict on every answered attempt: one value shared by all of them.
+DELIVERED = Decision(outcome=Outcome.DELIVERED)
+
+
 def status_is_retryable(http_status: int | None) -> bool:
     """Whether an attempt that ended with this status (None: no response) may be repeated."""
     return http_status is None or http_status in RETRYABLE_STATUSES or 500 <= http_status <= 599
@@ -108,7 +112,7 @@ class RetryPolicy:
         a retry that would fall at or after it is ``EXPIRED`` instead.
         """
         if http_status is not None and 200 <= http_status <= 299:
-            return Decision(outcome=Outcome.DELIVERED)
+            return DELIVERED
         if not status_is_retryable(http_status) or attempts >= self.max_attempts:
             return Decision(outcome=Outcome.FAILED)
         delay = self.backoff_delay(attempts=attempts)

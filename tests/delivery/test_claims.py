@@ -81,6 +81,23 @@ def test_claim_respects_the_batch_size(db):
     assert len(notifications_claim(batch_size=3, lease_seconds=60).notifications) == 3
 
 
+def test_two_claims_that_draw_the_same_instant_keep_their_own_rows(db):
+    """The lease instant finds a claim's rows again: another claim with the very same
+    instant (another worker, the same microsecond) must not hand this one its rows."""
+    for user in users_create(5):
+        notification_create(user=user)
+    now = timezone.now()
+
+    first = notifications_claim(batch_size=2, lease_seconds=60, now=now)
+    second = notifications_claim(batch_size=3, lease_seconds=60, now=now)
+
+    assert first.lease == second.lease
+    first_ids = {n.id for n in first.notifications}
+    second_ids = {n.id for n in second.notifications}
+    assert (len(first_ids), len(second_ids)) == (2, 3)
+    assert not first_ids & second_ids
+
+
 def test_claim_loads_users_in_one_query(db, django_assert_num_queries):
     for user in users_create(5):
         notification_create(user=user)
