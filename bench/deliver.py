@@ -56,8 +56,8 @@ The asyncio sections (``--sections``; the two settings above are ``requests``):
 
 The ``claim`` section (PostgreSQL): a fresh database
 with ``--due-rows`` users, each with one row due now and one opening tomorrow (which
-no claim may read). ``notifications_claim`` drains the due rows in batches of
-``--batch-size``, ``--claim-repeats`` times (the rows are put back and the table
+no claim may read). ``notifications_claim`` drains the due rows in batches of 500
+(``--batch-size``), ``--claim-repeats`` times (the rows are put back and the table
 vacuumed between drains); the buffers one claim statement touches are read from
 ``EXPLAIN (ANALYZE, BUFFERS)``. Then ``--final-rows`` delivered, failed, expired and
 cancelled rows are inserted in one ``INSERT … SELECT generate_series`` and the same
@@ -89,6 +89,8 @@ DEFAULT_BENCH_DB = "bench_deliver"
 # The PostgreSQL database the run drops and re-creates (``--database-name``).
 BENCH_DB = DEFAULT_BENCH_DB
 CLAIM_COST_TARGET = 0.20
+# Rows per claim in the claim-cost section unless --batch-size says otherwise.
+CLAIM_BATCH_SIZE = 500
 RAW_TARGET = 0.7
 NAIVE_TARGET = 10.0
 FLATNESS_TARGET = 0.20
@@ -116,7 +118,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--naive-rows", type=int, default=500)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="rows per claim (default: the worker's own, 8 per request in flight up to 2,000)",
+    )
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--memory-check", action="store_true")
     parser.add_argument("--memory-rows", type=int, default=200_000)
@@ -155,7 +162,8 @@ def main() -> None:
 
     databases = [name.strip() for name in args.databases.split(",") if name.strip()]
     print(
-        f"deliver benchmark: {args.rows:,} notifications, batch size {args.batch_size}, "
+        f"deliver benchmark: {args.rows:,} notifications, "
+        f"batch size {args.batch_size or 'the default'}, "
         f"databases {', '.join(databases)}, {os.cpu_count()} CPUs (client and endpoint share them)"
     )
     verdicts: list[tuple[str, bool]] = []
@@ -312,7 +320,13 @@ def filled_database(database: str, *, url: str, rows: int) -> str:
 
 
 def deliver_once(
-    database: str, *, url: str, rows: int, concurrency: int, transport: str, batch_size: int
+    database: str,
+    *,
+    url: str,
+    rows: int,
+    concurrency: int,
+    transport: str,
+    batch_size: int | None,
 ) -> dict:
     """One ``notifications_deliver`` run in a fresh process on a fresh database; rows/s and RSS."""
     database_url = filled_database(database, url=url, rows=rows)
@@ -590,14 +604,9 @@ def workers_run(
         "--database-url",
         database_url,
     ]
-    command += [
-        "--url",
-        url,
-        "--concurrency",
-        str(concurrency),
-        "--batch-size",
-        str(args.batch_size),
-    ]
+    command += ["--url", url, "--concurrency", str(concurrency)]
+    if args.batch_size:
+        command += ["--batch-size", str(args.batch_size)]
     command += ["--transport", "aiohttp"]
     processes = [
         subprocess.Popen(
@@ -659,7 +668,8 @@ def run_asyncio_memory_section(args) -> list[tuple[str, bool]]:
 def run_claim_cost(args) -> list[tuple[str, bool]]:
     print(
         f"\n== claim cost on PostgreSQL: {args.due_rows:,} due rows (and as many opening "
-        f"tomorrow), batch size {args.batch_size}, without and with {args.final_rows:,} "
+        f"tomorrow), batch size {args.batch_size or CLAIM_BATCH_SIZE}, without and with "
+        f"{args.final_rows:,} "
         "final rows =="
     )
     database_url = database_create("postgres")
@@ -670,7 +680,7 @@ def run_claim_cost(args) -> list[tuple[str, bool]]:
             url="http://127.0.0.1:9/unused",
             due_rows=args.due_rows,
             final_rows=args.final_rows,
-            batch_size=args.batch_size,
+            batch_size=args.batch_size or CLAIM_BATCH_SIZE,
             claim_repeats=args.claim_repeats,
         )
     finally:
@@ -826,7 +836,8 @@ def child(mode: str, *, database_url: str, url: str, **options) -> dict:
         url,
     ]
     for name, value in options.items():
-        command += [f"--{name.replace('_', '-')}", str(value)]
+        if value is not None:
+            command += [f"--{name.replace('_', '-')}", str(value)]
     completed = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True)
     if completed.returncode != 0:
         raise SystemExit(f"bench step {mode} failed:\n{completed.stderr}")

@@ -71,6 +71,13 @@ SETTLE_INTERVAL_SECONDS = 0.75
 # claimed as soon as one batch's worth of room opens (finished rows are settled
 # first to make it), so one more is always queued while the claim runs.
 QUEUED_BATCHES = 2
+# Rows claimed per batch unless configured: so many per request in flight, at most the
+# cap. A claim and a settle cost the same few database round trips whatever their
+# size, on the thread the event loop shares the interpreter with; batches a few times
+# the concurrency keep that small per row and the senders fed (bench/deliver.py, README),
+# while a batch stays short to send at any latency, well inside its lease.
+BATCH_PER_REQUEST_IN_FLIGHT = 8
+BATCH_SIZE_MAX = 2000
 # An attempt starts no later than this many timeouts before its lease ends: it then
 # ends (hard deadline) a timeout before the lease does, which leaves that for the settle.
 START_MARGIN_TIMEOUTS = 2
@@ -650,10 +657,15 @@ OUTCOME_LABELS = {
 }
 
 
+def batch_size_default(concurrency: int) -> int:
+    """Rows claimed per batch for ``concurrency`` requests in flight, when no size is set."""
+    return min(BATCH_PER_REQUEST_IN_FLIGHT * concurrency, BATCH_SIZE_MAX)
+
+
 def notifications_deliver(
     *,
     concurrency: int,
-    batch_size: int,
+    batch_size: int | None = None,
     forever: bool = False,
     max_seconds: float | None = None,
     stop: threading.Event | None = None,
@@ -669,6 +681,7 @@ def notifications_deliver(
     recorded, and queued rows not yet sent go back to ``pending``. A run that is not
     ``forever`` also ends once its circuit breaker opens (the next run probes).
     With ``metrics_port``, the run's own metrics are served there while it lasts.
+    ``batch_size`` defaults to ``batch_size_default(concurrency)``.
     Raises ``DeliverySettingsError`` when the settings cannot work.
     """
     config = DeliverySettings.from_settings()
@@ -688,7 +701,7 @@ def notifications_deliver(
             transport=transport,
             policy=RetryPolicy.from_config(config),
             concurrency=concurrency,
-            batch_size=batch_size,
+            batch_size=batch_size or batch_size_default(concurrency),
             stop=stop or threading.Event(),
             on_progress=on_progress,
             metrics=metrics,

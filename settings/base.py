@@ -23,7 +23,7 @@ def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, "").strip() or default
 
 
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+def env_int(name: str, default: int | None, *, minimum: int = 0) -> int | None:
     """The variable as an integer no lower than ``minimum``; a bad value stops start-up with its name."""
     raw = env_str(name)
     if not raw:
@@ -322,7 +322,9 @@ NOTIFICATIONS_BACKOFF_MAX_SECONDS = env_float("NOTIFICATIONS_BACKOFF_MAX_SECONDS
 NOTIFICATIONS_LEASE_SECONDS = env_float("NOTIFICATIONS_LEASE_SECONDS", 60.0, minimum=1.0)
 NOTIFICATIONS_TIMEOUT_SECONDS = env_float("NOTIFICATIONS_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 NOTIFICATIONS_CONCURRENCY = env_int("NOTIFICATIONS_CONCURRENCY", 256, minimum=1)
-NOTIFICATIONS_BATCH_SIZE = env_int("NOTIFICATIONS_BATCH_SIZE", 500, minimum=1)
+# Rows claimed per batch; unset: 8 per request in flight, at most 2,000
+# (delivery.worker.batch_size_default).
+NOTIFICATIONS_BATCH_SIZE = env_int("NOTIFICATIONS_BATCH_SIZE", None, minimum=1)
 # The HTTP client: aiohttp (one event loop, any number in flight) or requests (a thread each).
 NOTIFICATIONS_TRANSPORT = env_str("NOTIFICATIONS_TRANSPORT", "aiohttp").lower()
 # Endpoint protection: requests per second per worker process (0: no limit), and the

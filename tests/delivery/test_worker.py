@@ -371,3 +371,29 @@ def test_fast_senders_do_not_let_claimed_rows_pile_up_unsettled(deliver, monkeyp
     assert summary.delivered == 200
     # Claimed and not settled: at most the attempts in flight and the queued batches.
     assert max(held) <= 4 + worker.QUEUED_BATCHES * 20
+
+
+def test_without_a_batch_size_a_claim_takes_eight_rows_per_request_in_flight(deliver, monkeypatch):
+    from delivery import worker
+
+    notifications_create(40)
+    sizes: list[int] = []
+    claim = worker.notifications_claim
+
+    def recorded_claim(**kwargs):
+        sizes.append(kwargs["batch_size"])
+        return claim(**kwargs)
+
+    monkeypatch.setattr(worker, "notifications_claim", recorded_claim)
+
+    summary = deliver(concurrency=3, batch_size=None, transport=InstantTransport())
+
+    assert summary.delivered == 40
+    assert sizes[0] == 24
+
+
+@pytest.mark.parametrize(("concurrency", "size"), [(1, 8), (16, 128), (250, 2000), (2000, 2000)])
+def test_the_default_batch_is_eight_per_request_in_flight_up_to_two_thousand(concurrency, size):
+    from delivery.worker import batch_size_default
+
+    assert batch_size_default(concurrency) == size

@@ -57,6 +57,13 @@ def test_without_options_the_settings_decide(deliver_calls, settings) -> None:
     assert call["max_seconds"] is None
 
 
+def test_without_a_batch_size_setting_the_worker_sizes_its_batches(deliver_calls, settings) -> None:
+    settings.NOTIFICATIONS_BATCH_SIZE = None
+    deliver("--concurrency", "3")
+    [call] = deliver_calls
+    assert call["batch_size"] is None
+
+
 def test_max_seconds_takes_a_fraction_as_generate_does(deliver_calls) -> None:
     deliver("--max-seconds", "0.5")
     assert deliver_calls[0]["max_seconds"] == 0.5

@@ -100,7 +100,10 @@ class Command(DatabaseCommand):
             "--batch-size",
             type=positive_int,
             default=None,
-            help="Rows claimed per batch (default: NOTIFICATIONS_BATCH_SIZE).",
+            help=(
+                "Rows claimed per batch (default: NOTIFICATIONS_BATCH_SIZE, else 8 per "
+                "request in flight, at most 2,000)."
+            ),
         )
         deliver.add_argument(
             "--forever",
