@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import uuid
+
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db import IntegrityError, connection, transaction
@@ -11,6 +14,7 @@ from core.db import (
     insert_ignore_from_temp,
     rows_copy,
     rows_delete_with_dependants,
+    server_bound_cursor,
     temp_table_fill,
 )
 from tests.conftest import on_postgresql
@@ -41,6 +45,62 @@ def test_rows_copy_is_all_or_nothing() -> None:
             rows=[("new",), ("taken",)],
         )
     assert list(Group.objects.values_list("name", flat=True)) == ["taken"]
+
+
+@postgres_only
+def test_rows_copy_with_types_goes_in_binary_with_the_values_as_they_are() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE probe_binary (key uuid, at timestamptz, n smallint, note text)"
+        )
+    key = uuid.uuid4()
+    at = datetime.datetime(2026, 11, 22, 8, 0, 0, 123456, tzinfo=datetime.UTC)
+
+    rows_copy(
+        connection=connection,
+        table="probe_binary",
+        columns=["key", "at", "n", "note"],
+        rows=[(key, at, 503, "Ünïcode"), (key, None, None, "")],
+        types=["uuid", "timestamp with time zone", "smallint", "text"],
+    )
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT key, at, n, note FROM probe_binary ORDER BY n NULLS LAST")
+        assert cursor.fetchall() == [(key, at, 503, "Ünïcode"), (key, None, None, "")]
+
+
+@postgres_only
+def test_a_server_bound_cursor_sends_arrays_and_reads_rows_in_binary() -> None:
+    keys = [uuid.uuid4(), uuid.uuid4()]
+    instants = [datetime.datetime(2026, 11, 22, 8, tzinfo=datetime.UTC), None]
+
+    with server_bound_cursor(connection=connection, binary_results=True) as cursor:
+        cursor.execute(
+            "SELECT * FROM unnest(%b::uuid[], %b::timestamptz[]) AS a(key, at)", [keys, instants]
+        )
+        rows = cursor.fetchall()
+
+    assert rows == list(zip(keys, instants, strict=True))
+    assert rows[0][1].utcoffset() == datetime.timedelta(0)
+
+
+@postgres_only
+def test_a_server_bound_cursor_is_seen_by_execute_wrappers_and_raises_djangos_errors() -> None:
+    Group.objects.create(name="taken")
+    seen: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with (
+        connection.execute_wrapper(record),
+        pytest.raises(IntegrityError),
+        transaction.atomic(),
+        server_bound_cursor(connection=connection) as cursor,
+    ):
+        cursor.execute("INSERT INTO auth_group (name) VALUES (%s)", ["taken"])
+    assert "INSERT INTO auth_group (name) VALUES (%s)" in seen
 
 
 @postgres_only
