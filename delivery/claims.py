@@ -197,10 +197,9 @@ WHERE n.status = '{SENDING}' AND n.lease_expires_at = %s
 # The settle's rows as columns named like those of VALUES (a ``Settlement``'s fields,
 # in order), in one binary array parameter per column on PostgreSQL, in one JSON
 # array of rows on SQLite: the statement's text stays the same whatever the number
-# of rows. A text per size
-# (VALUES with a row of placeholders each) had SQLite's statement cache keep a
-# prepared statement for every size a settle ever had, each holding its whole
-# parameter list in native memory.
+# of rows. A text per size (VALUES with a row of placeholders each) had SQLite's
+# statement cache keep a prepared statement for every size a settle ever had, each
+# holding its whole parameter list in native memory.
 SETTLE_ROWS = {
     "postgresql": """SELECT * FROM unnest(
     %b::uuid[], %b::text[], %b::timestamptz[], %b::text[], %b::timestamptz[]
@@ -386,19 +385,20 @@ def notifications_settle(
     postgresql = on_postgresql()
     engine = "postgresql" if postgresql else "sqlite"
     sql = SETTLE_SQL.format(rows=SETTLE_ROWS[engine], unindexed=SETTLE_UNINDEXED[engine])
-    # In the order of the placeholders: SET's updated_at, the rows, WHERE's lease.
-    now, lease = db_datetime(timezone.now()), db_datetime(lease)
+    # The placeholders around the rows: SET's updated_at before, WHERE's lease after.
+    updated_at, held_by = db_datetime(timezone.now()), db_datetime(lease)
     for chunk in chunked(settlements, SETTLE_CHUNK):
         if postgresql:
             # The values as they are, a binary array per column; so are the ids returned.
+            columns = map(list, zip(*chunk, strict=True))
             with server_bound_cursor(connection=connection, binary_results=True) as cursor:
-                cursor.execute(sql, [now, *map(list, zip(*chunk, strict=True)), lease])
+                cursor.execute(sql, [updated_at, *columns, held_by])
                 written.update(row_id for (row_id,) in cursor.fetchall())
-            continue
-        rows, sent = _sqlite_settle_rows(chunk)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [now, rows, lease])
-            written.update(sent[row_id] for (row_id,) in cursor.fetchall())
+        else:
+            rows, sent = _sqlite_settle_rows(chunk)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [updated_at, rows, held_by])
+                written.update(sent[row_id] for (row_id,) in cursor.fetchall())
     return written
 
 

@@ -14,6 +14,7 @@ from django.core.management.base import CommandError, CommandParser
 from core.commands import DatabaseCommand, startup_objects_freeze
 from core.parsing import positive_float, positive_int
 from core.progress import progress_bar
+from delivery.worker import BATCH_PER_REQUEST_IN_FLIGHT, BATCH_SIZE_MAX
 from pipeline.signals import STOP_GRACE_SECONDS, stop_on_signals
 from pipeline.stages import (
     StageConfigError,
@@ -101,8 +102,9 @@ class Command(DatabaseCommand):
             type=positive_int,
             default=None,
             help=(
-                "Rows claimed per batch (default: NOTIFICATIONS_BATCH_SIZE, else 8 per "
-                "request in flight, at most 2,000)."
+                "Rows claimed per batch (default: NOTIFICATIONS_BATCH_SIZE, else "
+                f"{BATCH_PER_REQUEST_IN_FLIGHT} per request in flight, at most "
+                f"{BATCH_SIZE_MAX:,})."
             ),
         )
         deliver.add_argument(
