@@ -38,6 +38,7 @@ from django.db import (
 )
 from django.utils import timezone
 
+from core.collector import collections_spaced
 from core.logs import log_action
 from core.progress import ProgressCallback
 from delivery.attempts import attempts_write
@@ -91,6 +92,12 @@ TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError)
 # The wait after the first such error; it doubles per error in a row, up to the cap.
 DATABASE_RETRY_SECONDS = 0.5
 DATABASE_RETRY_MAX_SECONDS = 30.0
+# Allocations between two collections of the youngest generation while a run lasts
+# (CPython's default is 700). The rows held, their requests and results live a batch
+# long and die by reference count; collecting among them every 700 allocations held the
+# interpreter lock the event loop waits for a sixth of a run (bench/deliver.py, README).
+# What waits longer for its collection is reference cycles only, a few MB at most.
+GC_YOUNG_THRESHOLD = 50_000
 
 
 @dataclass(kw_only=True)
@@ -711,6 +718,7 @@ def notifications_deliver(
         metrics.close()
         raise
     try:
-        return worker.run(forever=forever, max_seconds=max_seconds)
+        with collections_spaced(young_threshold=GC_YOUNG_THRESHOLD):
+            return worker.run(forever=forever, max_seconds=max_seconds)
     finally:
         metrics.close()

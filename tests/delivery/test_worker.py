@@ -7,6 +7,7 @@ contract's, in ``transport_contract.py``.
 from __future__ import annotations
 
 import datetime
+import gc
 import itertools
 import json
 import threading
@@ -390,6 +391,30 @@ def test_without_a_batch_size_a_claim_takes_eight_rows_per_request_in_flight(del
 
     assert summary.delivered == 40
     assert sizes[0] == 24
+
+
+class ThresholdRecordingTransport(InstantTransport):
+    """Notes the collector's thresholds as each attempt is sent."""
+
+    def __init__(self) -> None:
+        self.thresholds: list[tuple[int, int, int]] = []
+
+    def send(self, notification) -> SendResult:
+        self.thresholds.append(gc.get_threshold())
+        return super().send(notification)
+
+
+def test_a_run_collects_young_objects_less_often_and_puts_the_pace_back(deliver):
+    from delivery.worker import GC_YOUNG_THRESHOLD
+
+    notifications_create(3)
+    before = gc.get_threshold()
+    transport = ThresholdRecordingTransport()
+
+    assert deliver(transport=transport).delivered == 3
+
+    assert {threshold[0] for threshold in transport.thresholds} == {GC_YOUNG_THRESHOLD}
+    assert gc.get_threshold() == before
 
 
 @pytest.mark.parametrize(("concurrency", "size"), [(1, 8), (16, 128), (250, 2000), (2000, 2000)])
