@@ -11,6 +11,7 @@ those are not public API, so ``tests/core/test_db.py`` pins what they return.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -122,6 +123,23 @@ def executemany_prepared(
             cursor.executemany(sql, rows)
         finally:
             raw.prepare_threshold = threshold
+
+
+def json_rows_select(*, width: int) -> str:
+    """SQLite: a ``SELECT`` of the rows of one JSON array parameter, as ``column1``… ``column<width>``.
+
+    The parameter is ``json_rows``' text. One statement over all the rows runs in one
+    step of the driver, which lets the interpreter lock go once; ``executemany`` steps
+    once per row and lets it go (and waits to take it back) at each, which on a
+    worker whose other thread runs an event loop cost more than the writing.
+    """
+    columns = ", ".join(f"json_extract(value, '$[{at}]') AS column{at + 1}" for at in range(width))
+    return f"SELECT {columns} FROM json_each(%s)"
+
+
+def json_rows(rows: Iterable[Sequence]) -> str:
+    """Rows of plain values (text, numbers, None) as the JSON array ``json_rows_select`` reads."""
+    return json.dumps(list(rows), separators=(",", ":"))
 
 
 # The databases whose bulk paths go through ``COPY`` (``temp_table_fill``); the others

@@ -1,11 +1,11 @@
-"""The attempt log written in bulk: one binary ``COPY`` (PostgreSQL) or one prepared INSERT
-run for every attempt of a settle.
+"""The attempt log written in bulk: one binary ``COPY`` (PostgreSQL) or one
+``INSERT … SELECT`` over a JSON array of the rows (SQLite).
 
 ``bulk_create`` passes every value of every row through the ORM's compiler, which
 was most of a settle's time at thousands of attempts a second. On PostgreSQL the
 values go in as they are, by binary ``COPY``, which neither side formats nor
-parses; elsewhere the backend's own adapters make them what the driver takes, and
-``core.db.executemany_prepared`` sends them as one prepared statement.
+parses; on SQLite the backend's own adapters make them what the column stores, and
+one statement inserts them all (``core.db.json_rows_select``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from operator import attrgetter
 
 from django.db import connection
 
-from core.db import copy_supported, executemany_prepared, rows_copy
-from delivery.claims import db_adapters
+from core.db import copy_supported, json_rows, json_rows_select, rows_copy
+from delivery.claims import SETTLE_CHUNK, chunked, db_adapters
 from delivery.models import DeliveryAttempt
 from delivery.transport.base import SendResult
 
@@ -49,13 +49,12 @@ def attempts_write(attempts: Sequence[DeliveryAttempt | SendResult]) -> None:
     quote = connection.ops.quote_name
     sql = (
         f"{connection.ops.insert_statement()} {quote(table)} "
-        f"({', '.join(map(quote, COLUMNS))}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+        f"({', '.join(map(quote, COLUMNS))}) {json_rows_select(width=len(COLUMNS))}"
     )
-    executemany_prepared(
-        connection=connection,
-        sql=sql,
-        rows=[
-            (adapt_uuid(notification_id), adapt_datetime(started_at), *rest)
-            for notification_id, started_at, *rest in rows
-        ],
+    values = (
+        (adapt_uuid(notification_id), adapt_datetime(started_at), *rest)
+        for notification_id, started_at, *rest in rows
     )
+    with connection.cursor() as cursor:
+        for chunk in chunked(values, SETTLE_CHUNK):
+            cursor.execute(sql, [json_rows(chunk)])

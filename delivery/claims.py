@@ -19,7 +19,6 @@ without the locking clause.
 from __future__ import annotations
 
 import datetime
-import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,7 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
-from core.db import server_bound_cursor
+from core.db import json_rows, json_rows_select, server_bound_cursor
 from outbox.models import DailyNotification
 
 TABLE = DailyNotification._meta.db_table
@@ -194,26 +193,6 @@ FROM {TABLE} AS n JOIN {USERS} AS u ON u.user_id = n.user_id
 WHERE n.status = '{SENDING}' AND n.lease_expires_at = %s
 """
 
-# The settle's rows as columns named like those of VALUES (a ``Settlement``'s fields,
-# in order), in one binary array parameter per column on PostgreSQL, in one JSON
-# array of rows on SQLite: the statement's text stays the same whatever the number
-# of rows. A text per size (VALUES with a row of placeholders each) had SQLite's
-# statement cache keep a prepared statement for every size a settle ever had, each
-# holding its whole parameter list in native memory.
-SETTLE_ROWS = {
-    "postgresql": """SELECT * FROM unnest(
-    %b::uuid[], %b::text[], %b::timestamptz[], %b::text[], %b::timestamptz[]
-) AS a(column1, column2, column3, column4, column5)""",
-    "sqlite": """SELECT json_extract(value, '$[0]') AS column1,
-    json_extract(value, '$[1]') AS column2, json_extract(value, '$[2]') AS column3,
-    json_extract(value, '$[3]') AS column4, json_extract(value, '$[4]') AS column5
-FROM json_each(%s)""",
-}
-# SQLite would rather find the rows through the status or lease index and scan the
-# JSON rows for each; a unary plus keeps those terms off the indexes, so each JSON row
-# finds its row by id.
-SETTLE_UNINDEXED = {"postgresql": "", "sqlite": "+"}
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Claim:
@@ -242,6 +221,24 @@ class Settlement(NamedTuple):
     next_attempt_at: datetime.datetime | None = None
     last_error: str = ""
     delivered_at: datetime.datetime | None = None
+
+
+# The settle's rows as columns named like those of VALUES (a ``Settlement``'s fields,
+# in order), in one binary array parameter per column on PostgreSQL, in one JSON
+# array of rows on SQLite: the statement's text stays the same whatever the number
+# of rows. A text per size (VALUES with a row of placeholders each) had SQLite's
+# statement cache keep a prepared statement for every size a settle ever had, each
+# holding its whole parameter list in native memory.
+SETTLE_ROWS = {
+    "postgresql": """SELECT * FROM unnest(
+    %b::uuid[], %b::text[], %b::timestamptz[], %b::text[], %b::timestamptz[]
+) AS a(column1, column2, column3, column4, column5)""",
+    "sqlite": json_rows_select(width=len(Settlement._fields)),
+}
+# SQLite would rather find the rows through the status or lease index and scan the
+# JSON rows for each; a unary plus keeps those terms off the indexes, so each JSON row
+# finds its row by id.
+SETTLE_UNINDEXED = {"postgresql": "", "sqlite": "+"}
 
 
 def on_postgresql() -> bool:
@@ -420,7 +417,7 @@ def _sqlite_settle_rows(chunk: Sequence[Settlement]) -> tuple[str, dict]:
     # A returned id is one of the values sent: it maps back to its UUID without
     # being parsed again.
     sent = dict(zip(ids, (item.notification_id for item in chunk), strict=True))
-    return json.dumps(rows, separators=(",", ":")), sent
+    return json_rows(rows), sent
 
 
 def notifications_release(*, lease: datetime.datetime, ids: Iterable[uuid.UUID]) -> int:

@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from core.db import executemany_prepared, insert_ignore_sql, upsert_sql
+from core.db import executemany_prepared, insert_ignore_sql, json_rows, json_rows_select, upsert_sql
 
 pytestmark = pytest.mark.django_db
 
@@ -182,3 +182,13 @@ def test_one_of_finds_exactly_the_given_values_however_they_are_spelled() -> Non
     # One array parameter on PostgreSQL, not a list spelled out.
     if connection.vendor == "postgresql":
         assert "= ANY(" in queries[0]["sql"] and " IN (" not in queries[0]["sql"]
+
+
+def test_json_rows_select_gives_back_each_value_as_it_was_bound() -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("json_each is SQLite's")
+    rows = [("a", 1, None, '😀 " \\ \n', 2.5), ("123", -7, "null", "[1]", 0.0)]
+
+    with connection.cursor() as cursor:
+        cursor.execute(json_rows_select(width=5), [json_rows(rows)])
+        assert cursor.fetchall() == rows

@@ -58,3 +58,46 @@ def test_attempts_are_written_as_given():
 def test_nothing_to_write_sends_nothing(django_assert_num_queries):
     with django_assert_num_queries(0):
         attempts_write([])
+
+
+def attempts_for(notification, count: int, *, excerpt: str = "") -> list[DeliveryAttempt]:
+    started = datetime.datetime(2026, 11, 22, 8, 0, tzinfo=datetime.UTC)
+    return [
+        DeliveryAttempt(
+            notification_id=notification.id,
+            started_at=started + datetime.timedelta(seconds=number),
+            duration_ms=number,
+            http_status=200,
+            error="",
+            response_excerpt=excerpt,
+        )
+        for number in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    "excerpt",
+    ['{"ok": true}', "123", "null", "[1, 2]", 'quote " and \\ back', "line\nnext\ttab", "😀 ünï"],
+)
+def test_any_answer_text_is_stored_as_it_was(excerpt):
+    notification = notification_create()
+
+    attempts_write(attempts_for(notification, 1, excerpt=excerpt))
+
+    assert DeliveryAttempt.objects.get().response_excerpt == excerpt
+
+
+def test_on_sqlite_a_settle_of_attempts_is_one_statement_per_chunk(
+    monkeypatch, django_assert_num_queries
+):
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL writes the log by COPY")
+    monkeypatch.setattr("delivery.attempts.SETTLE_CHUNK", 20)
+    notification = notification_create()
+
+    with django_assert_num_queries(3):
+        attempts_write(attempts_for(notification, 45))
+
+    assert sorted(DeliveryAttempt.objects.values_list("duration_ms", flat=True)) == list(range(45))
