@@ -94,9 +94,9 @@ DATABASE_RETRY_SECONDS = 0.5
 DATABASE_RETRY_MAX_SECONDS = 30.0
 # Allocations between two collections of the youngest generation while a run lasts
 # (CPython's default is 700). The rows held, their requests and results live a batch
-# long and die by reference count; collecting among them every 700 allocations held the
-# interpreter lock the event loop waits for a sixth of a run (bench/deliver.py, README).
-# What waits longer for its collection is reference cycles only, a few MB at most.
+# long and die by reference count; collecting among them every 700 allocations held
+# the interpreter lock, which the event loop waits for, for much of a run (README,
+# delivery figures). Only reference cycles wait longer to be freed: a few MB at most.
 GC_YOUNG_THRESHOLD = 50_000
 
 
